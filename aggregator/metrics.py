@@ -1,0 +1,62 @@
+"""Prometheus metrics of one service instance (own registry, so several can live in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_PREFIX = "statusagg"
+
+
+class Metrics:
+    """Every metric the service exports, registered in ``self.registry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.reports = Counter(
+            f"{_PREFIX}_reports", "Reported items by result.", ["result", "reason"], registry=r
+        )
+        self.items_stored = Gauge(
+            f"{_PREFIX}_items_stored", "Member items held in the store.", registry=r
+        )
+        self.queue_depth = Gauge(
+            f"{_PREFIX}_queue_depth", "Keys waiting in the work queue.", registry=r
+        )
+        self.keys_coalesced = Counter(
+            f"{_PREFIX}_keys_coalesced",
+            "Enqueues folded into a key that was already waiting or in flight.",
+            registry=r,
+        )
+        self.writes = Counter(
+            f"{_PREFIX}_status_writes", "Status writes by mode and result.", ["mode", "result"],
+            registry=r,
+        )
+        self.skips = Counter(
+            f"{_PREFIX}_status_skips", "Aggregations equal to the live status.", registry=r
+        )
+        self.conflicts = Counter(f"{_PREFIX}_conflicts", "409 answers to status writes.", registry=r)
+        self.retries = Counter(
+            f"{_PREFIX}_retries", "Keys requeued with backoff after an error.", registry=r
+        )
+        self.api_requests = Counter(
+            f"{_PREFIX}_api_requests", "Kubernetes API requests by verb and code.", ["verb", "code"],
+            registry=r,
+        )
+        self.report_to_written = Histogram(
+            f"{_PREFIX}_report_to_written_seconds",
+            "From a report's arrival to the write (or skip) that includes it.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.events = Counter(
+            f"{_PREFIX}_events", "Events recorded, by outcome (created, folded, limited).",
+            ["outcome"], registry=r,
+        )
+        self.interpreter_errors = Counter(
+            f"{_PREFIX}_interpreter_errors", "Aggregations that failed in the interpreter.",
+            registry=r,
+        )
+        self.watch_restarts = Counter(
+            f"{_PREFIX}_watch_restarts", "Watch streams restarted, by reason.", ["reason"],
+            registry=r,
+        )
