@@ -86,7 +86,12 @@ def build(module_dir: Path = MODULE_DIR, *, quiet: bool = False) -> Path:
             ]
         )
         partial = target.with_suffix(".partial")
-        env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly -buildvcs=false"}
+        env = {
+            **os.environ,
+            "CGO_ENABLED": "0",
+            "GOTOOLCHAIN": "local",
+            "GOFLAGS": "-mod=readonly -buildvcs=false",
+        }
         if not quiet:
             print(f"building the local kube-apiserver {KUBERNETES_VERSION} ...", file=sys.stderr)
         started = time.monotonic()

@@ -28,18 +28,24 @@ class Metrics:
             registry=r,
         )
         self.writes = Counter(
-            f"{_PREFIX}_status_writes", "Status writes by mode and result.", ["mode", "result"],
+            f"{_PREFIX}_status_writes",
+            "Status writes by mode and result.",
+            ["mode", "result"],
             registry=r,
         )
         self.skips = Counter(
             f"{_PREFIX}_status_skips", "Aggregations equal to the live status.", registry=r
         )
-        self.conflicts = Counter(f"{_PREFIX}_conflicts", "409 answers to status writes.", registry=r)
+        self.conflicts = Counter(
+            f"{_PREFIX}_conflicts", "409 answers to status writes.", registry=r
+        )
         self.retries = Counter(
             f"{_PREFIX}_retries", "Keys requeued with backoff after an error.", registry=r
         )
         self.api_requests = Counter(
-            f"{_PREFIX}_api_requests", "Kubernetes API requests by verb and code.", ["verb", "code"],
+            f"{_PREFIX}_api_requests",
+            "Kubernetes API requests by verb and code.",
+            ["verb", "code"],
             registry=r,
         )
         self.report_to_written = Histogram(
@@ -49,14 +55,19 @@ class Metrics:
             registry=r,
         )
         self.events = Counter(
-            f"{_PREFIX}_events", "Events recorded, by outcome (created, folded, limited).",
-            ["outcome"], registry=r,
+            f"{_PREFIX}_events",
+            "Events recorded, by outcome (created, folded, limited).",
+            ["outcome"],
+            registry=r,
         )
         self.interpreter_errors = Counter(
-            f"{_PREFIX}_interpreter_errors", "Aggregations that failed in the interpreter.",
+            f"{_PREFIX}_interpreter_errors",
+            "Aggregations that failed in the interpreter.",
             registry=r,
         )
         self.watch_restarts = Counter(
-            f"{_PREFIX}_watch_restarts", "Watch streams restarted, by reason.", ["reason"],
+            f"{_PREFIX}_watch_restarts",
+            "Watch streams restarted, by reason.",
+            ["reason"],
             registry=r,
         )

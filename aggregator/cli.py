@@ -1,0 +1,301 @@
+"""The ``statusagg`` command line. Every ``serve`` flag can also be set as STATUSAGG_<FLAG>."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from aggregator.events import EventSettings
+from aggregator.ingest import Limits
+from aggregator.service import ServiceSettings
+from aggregator.writer import WriteMode
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    return os.environ.get("STATUSAGG_" + flag.upper().replace("-", "_"), default)
+
+
+def _add(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    default: object,
+    help: str,
+    kind: type = str,
+) -> None:
+    env_value = _env(flag)
+    value = kind(env_value) if env_value is not None else default
+    parser.add_argument(
+        f"--{flag}",
+        type=kind,
+        default=value,
+        help=f"{help} (env STATUSAGG_{flag.upper().replace('-', '_')}; default %(default)s)",
+    )
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the aggregation service")
+    _add(
+        p,
+        "kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="control-plane kubeconfig; without one (and outside a cluster) a local kube-apiserver is started",
+    )
+    _add(p, "listen", default="127.0.0.1:7443", help="gRPC address")
+    _add(p, "metrics-listen", default="127.0.0.1:9090", help="metrics and health HTTP address")
+    p.add_argument(
+        "--customization",
+        action="append",
+        type=Path,
+        default=[Path(x) for x in (_env("customization") or "").split(",") if x],
+        help="Karmada ResourceInterpreterCustomization YAML file or directory (repeatable; env STATUSAGG_CUSTOMIZATION, comma-separated)",
+    )
+    _add(p, "plugins", default=True, kind=_flag, help="load Python interpreter plugins")
+    _add(p, "workers", default=8, kind=int, help="concurrent reconciles")
+    _add(
+        p,
+        "coalesce-delay",
+        default=0.02,
+        kind=float,
+        help="seconds a new key waits for more reports",
+    )
+    _add(
+        p,
+        "min-write-interval",
+        default=1.0,
+        kind=float,
+        help="minimum seconds between two writes of one resource",
+    )
+    _add(p, "write-mode", default="update", help="update, merge-patch or apply")
+    p.add_argument(
+        "--kind-write-mode",
+        action="append",
+        default=[],
+        metavar="KIND=MODE",
+        help="write mode for one kind, e.g. Deployment=apply (repeatable)",
+    )
+    p.add_argument(
+        "--ignore-path",
+        action="append",
+        default=[],
+        help="deepdiff path whose changes alone never cause a write, e.g. \"root['conditions']\" (repeatable)",
+    )
+    _add(
+        p,
+        "write-attempts",
+        default=5,
+        kind=int,
+        help="attempts per write when the object keeps changing (409)",
+    )
+    _add(
+        p,
+        "resync-interval",
+        default=0.0,
+        kind=float,
+        help="seconds between full re-aggregations (0: off)",
+    )
+    _add(
+        p,
+        "qps",
+        default=200.0,
+        kind=float,
+        help="client-side API requests per second (0: unlimited)",
+    )
+    _add(p, "burst", default=400, kind=int, help="client-side burst")
+    _add(p, "max-message-bytes", default=16 * 1024 * 1024, kind=int, help="largest gRPC message")
+    _add(p, "max-status-bytes", default=256 * 1024, kind=int, help="largest status of one item")
+    _add(p, "reflection", default=True, kind=_flag, help="gRPC server reflection")
+    _add(
+        p,
+        "shutdown-grace",
+        default=10.0,
+        kind=float,
+        help="seconds to flush pending writes on SIGTERM",
+    )
+    _add(p, "events", default=True, kind=_flag, help="record Events on updated templates")
+    _add(p, "event-qps", default=5.0, kind=float, help="events per second, all objects")
+    _add(p, "event-burst", default=25, kind=int, help="event burst, all objects")
+    _add(
+        p,
+        "event-object-interval",
+        default=60.0,
+        kind=float,
+        help="seconds between two events of one object",
+    )
+    _add(p, "log-level", default="info", help="debug, info, warning or error")
+    p.set_defaults(func=_run_serve)
+
+
+def settings_from(args: argparse.Namespace) -> ServiceSettings:
+    kind_modes = {}
+    for entry in args.kind_write_mode:
+        kind, _, mode = entry.partition("=")
+        kind_modes[kind] = WriteMode(mode)
+    return ServiceSettings(
+        workers=args.workers,
+        coalesce_delay_s=args.coalesce_delay,
+        min_write_interval_s=args.min_write_interval,
+        write_attempts=args.write_attempts,
+        write_mode=WriteMode(args.write_mode),
+        kind_write_modes=kind_modes,
+        ignore_paths=tuple(args.ignore_path),
+        resync_interval_s=args.resync_interval,
+        limits=Limits(max_status_bytes=args.max_status_bytes),
+        events=EventSettings(
+            enabled=args.events,
+            global_qps=args.event_qps,
+            global_burst=args.event_burst,
+            per_object_qps=1 / args.event_object_interval if args.event_object_interval > 0 else 0,
+        ),
+    )
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from aggregator.devcluster import LocalAPIServer
+    from aggregator.serve import ServeOptions, serve_forever
+
+    local: LocalAPIServer | None = None
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+    if kubeconfig is None and "KUBERNETES_SERVICE_HOST" not in os.environ:
+        local = LocalAPIServer(Path(tempfile.gettempdir()) / "statusagg-serve-apiserver").start()
+        kubeconfig = local.kubeconfig
+        print(
+            f"no kubeconfig given: started a local kube-apiserver at {local.server}\n"
+            f"  export KUBECONFIG={kubeconfig}",
+            file=sys.stderr,
+        )
+    options = ServeOptions(
+        kubeconfig=kubeconfig,
+        listen=args.listen,
+        metrics_listen=args.metrics_listen,
+        customizations=args.customization,
+        load_plugins=args.plugins,
+        qps=args.qps,
+        burst=args.burst,
+        max_message_bytes=args.max_message_bytes,
+        reflection=args.reflection,
+        shutdown_grace_s=args.shutdown_grace,
+        settings=settings_from(args),
+    )
+    try:
+        asyncio.run(serve_forever(options))
+    finally:
+        if local is not None:
+            local.stop()
+    return 0
+
+
+def _dev_apiserver_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "dev-apiserver", help="build and run the local kube-apiserver (for development)"
+    )
+    p.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "statusagg-dev-apiserver"
+    )
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--build-only", action="store_true", help="only build (or find) the binary")
+    p.set_defaults(func=_run_dev_apiserver)
+
+
+def _run_dev_apiserver(args: argparse.Namespace) -> int:
+    from aggregator.devcluster import LocalAPIServer, build
+
+    if args.build_only:
+        print(build())
+        return 0
+    server = LocalAPIServer(args.data_dir, port=args.port).start()
+    print(
+        f"kube-apiserver ready at {server.server}\n  export KUBECONFIG={server.kubeconfig}\n"
+        f"  data dir {server.data_dir}; Ctrl-C stops it",
+        file=sys.stderr,
+    )
+    try:
+        assert server._process is not None
+        server._process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _get_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("get", help="show what a running service holds for one resource")
+    p.add_argument("--address", default=_env("address", "127.0.0.1:7443"))
+    p.add_argument("api_version")
+    p.add_argument("kind")
+    p.add_argument("name", help="NAMESPACE/NAME or NAME")
+    p.set_defaults(func=_run_get)
+
+
+def _run_get(args: argparse.Namespace) -> int:
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+    from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+
+    namespace, _, name = args.name.rpartition("/")
+    with grpc.insecure_channel(args.address) as channel:
+        reply = pb_grpc.StatusAggregatorStub(channel).GetAggregate(
+            pb.GetAggregateRequest(
+                resource=pb.ResourceRef(
+                    api_version=args.api_version, kind=args.kind, namespace=namespace, name=name
+                )
+            )
+        )
+    out = MessageToDict(reply, preserving_proto_field_name=True)
+    out["aggregated_status"] = json.loads(reply.aggregated_status_json or b"null")
+    out.pop("aggregated_status_json", None)
+    for item in out.get("items", []):
+        item["status"] = json.loads(base64.b64decode(item.pop("status_json", "")) or b"null")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo", help="the service with simulated member agents on a local kube-apiserver"
+    )
+    p.add_argument("--clusters", type=int, default=3)
+    p.add_argument("--resources", type=int, default=20)
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of simulated traffic")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from aggregator.demo import run_demo
+
+    return asyncio.run(run_demo(args.clusters, args.resources, args.duration))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="statusagg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    _demo_parser(sub)
+    _get_parser(sub)
+    _dev_apiserver_parser(sub)
+    from interpreters import cli as interpret_cli
+
+    interpret_cli.add_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(getattr(args, "log_level", "info")).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Validate reported items: every bad item is rejected with a reason a person can read."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aggregator.model import Health, MemberItem, ResourceKey
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_MAX_DEPTH = 32
+_INT64_MAX = 2**63 - 1
+
+
+class Rejected(ValueError):
+    """The item cannot be accepted; the message is the reason sent back to the agent."""
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """A reported item before validation (the transport's fields, decoded to Python)."""
+
+    cluster: str
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    status_json: bytes
+    applied: bool
+    applied_message: str
+    health: str
+    generation: int | None
+    observed_generation: int | None
+    template_generation: int | None
+    sequence: int
+    removed: bool
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_status_bytes: int = 256 * 1024
+    max_applied_message: int = 4096
+
+
+def _reject_constant(name: str) -> Any:
+    raise Rejected(f"status_json contains {name}, which is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise Rejected(f"status_json has the key {name!r} twice")
+        result[name] = value
+    return result
+
+
+def _check_depth(value: Any, depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise Rejected(f"status_json is nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for child in value.values():
+            _check_depth(child, depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            _check_depth(child, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
+        raise Rejected("status_json holds an integer beyond 64 bits")
+
+
+def parse_status(raw: bytes, limits: Limits) -> dict[str, Any] | None:
+    """Decode a status payload: empty means no status; anything but a JSON object is rejected."""
+    if not raw:
+        return None
+    if len(raw) > limits.max_status_bytes:
+        raise Rejected(f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit")
+    try:
+        value = json.loads(
+            raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except UnicodeDecodeError:
+        raise Rejected("status_json is not UTF-8") from None
+    except RecursionError:
+        raise Rejected(f"status_json is nested deeper than {_MAX_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"status_json is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise Rejected(f"status_json must be a JSON object, got {type(value).__name__}")
+    _check_depth(value)
+    return value
+
+
+def _check_name(what: str, value: str, pattern: re.Pattern[str], max_len: int) -> None:
+    if not value:
+        raise Rejected(f"{what} is empty")
+    if len(value) > max_len or not pattern.match(value):
+        raise Rejected(f"{what} {value[:80]!r} is not a valid name")
+
+
+def _check_generation(what: str, value: int | None) -> None:
+    if value is not None and not 0 <= value <= _INT64_MAX:
+        raise Rejected(f"{what} must be between 0 and 2^63-1, got {value}")
+
+
+class Validator:
+    """Turns raw items into member items, or raises Rejected."""
+
+    def __init__(self, supports_kind: Callable[[str, str], bool], limits: Limits) -> None:
+        self._supports_kind = supports_kind
+        self.limits = limits
+
+    def validate(self, raw: RawItem) -> MemberItem:
+        _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
+        if not raw.api_version or not _API_VERSION.match(raw.api_version):
+            raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
+        if not _KIND.match(raw.kind):
+            raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
+        _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
+        if raw.namespace:
+            _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
+        if not self._supports_kind(raw.api_version, raw.kind):
+            raise Rejected(f"no status aggregation interpreter for {raw.kind}.{raw.api_version}")
+        for what, value in (
+            ("generation", raw.generation),
+            ("observed_generation", raw.observed_generation),
+            ("template_generation", raw.template_generation),
+        ):
+            _check_generation(what, value)
+        try:
+            health = Health(raw.health) if raw.health else Health.UNKNOWN
+        except ValueError:
+            raise Rejected(
+                f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown"
+            ) from None
+        status = (
+            None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)
+        )
+        return MemberItem(
+            cluster=raw.cluster,
+            key=ResourceKey(raw.api_version, raw.kind, raw.namespace, raw.name),
+            status=status,
+            applied=raw.applied,
+            applied_message=raw.applied_message[: self.limits.max_applied_message],
+            health=health,
+            generation=raw.generation,
+            observed_generation=raw.observed_generation,
+            template_generation=raw.template_generation,
+            sequence=raw.sequence,
+            removed=raw.removed,
+            uid=raw.uid,
+            received_at=time.monotonic(),
+        )

@@ -1,0 +1,47 @@
+"""Canonical form of a status for comparison: ``normalize(a) == normalize(b)`` means no write.
+
+Both sides go through the same rules: nulls, empty maps and empty lists are dropped (the API
+server omits them anyway), integral floats become integers, and lists whose order carries no
+meaning (conditions keyed by ``type``) are sorted. The result is also what gets written, so a
+float like ``3.0`` never reaches an int32 field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _condition_key(item: Any) -> str:
+    return str(item.get("type", "")) if isinstance(item, dict) else ""
+
+
+def _is_keyed_by_type(items: list[Any]) -> bool:
+    return len(items) > 1 and all(isinstance(i, dict) and "type" in i for i in items)
+
+
+def normalize(value: Any) -> Any:
+    """Return the canonical form of a JSON value (a new object; the input is not changed)."""
+    if isinstance(value, dict):
+        out = {}
+        for name, child in value.items():
+            norm = normalize(child)
+            if norm is None or norm == {} or norm == []:
+                continue
+            out[name] = norm
+        return out
+    if isinstance(value, list):
+        items = [normalize(child) for child in value]
+        if _is_keyed_by_type(items):
+            items.sort(key=_condition_key)
+        return items
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+def normalized_status(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The normalised ``.status`` of an object (empty when it has none)."""
+    if not obj:
+        return {}
+    status = obj.get("status")
+    return normalize(status) if isinstance(status, dict) else {}

@@ -1,0 +1,218 @@
+"""Aggregate one resource, compare with its live status, and write only when it differs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from aggregator.events import EventRecorder
+from aggregator.kube.client import Conflict, NotFound, Obj
+from aggregator.metrics import Metrics
+from aggregator.model import ResourceKey
+from aggregator.normalize import normalize, normalized_status
+from aggregator.store import MemberStore
+from aggregator.templates import TemplateCaches
+from aggregator.writer import Result, StatusWriter, WriteMode
+from interpreters import InterpreterError, Registry
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED = "AggregateStatusSucceed"
+FAILED = "AggregateStatusFailed"
+
+
+@dataclass
+class LastWrite:
+    outcome: str  # written, skipped, not-found, failed
+    message: str = ""
+    resource_version: str = ""
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class KeyState:
+    """What the service remembers about one resource between reconciles."""
+
+    desired: dict[str, Any] | None = None  # normalised aggregate we last computed
+    written: dict[str, Any] | None = None  # normalised status the server returned for it
+    last_write: LastWrite | None = None
+    pending_since: float | None = None  # arrival of the oldest report not yet reconciled
+
+
+class Reconciler:
+    """The aggregate -> compare -> write -> event step for one key at a time."""
+
+    def __init__(
+        self,
+        store: MemberStore,
+        caches: TemplateCaches,
+        registry: Registry,
+        writer: StatusWriter,
+        recorder: EventRecorder,
+        metrics: Metrics,
+        *,
+        write_mode: WriteMode = WriteMode.UPDATE,
+        kind_write_modes: dict[str, WriteMode] | None = None,
+        ignore_paths: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.caches = caches
+        self.registry = registry
+        self.writer = writer
+        self.recorder = recorder
+        self.metrics = metrics
+        self.write_mode = write_mode
+        self.kind_write_modes = kind_write_modes or {}
+        self.ignore_paths = list(ignore_paths)
+        self.states: dict[ResourceKey, KeyState] = {}
+
+    def note_report(self, key: ResourceKey, received_at: float) -> None:
+        state = self.states.setdefault(key, KeyState())
+        if state.pending_since is None:
+            state.pending_since = received_at
+
+    def drifted(self, key: ResourceKey, obj: Obj | None) -> bool:
+        """Whether a watched change needs a reconcile: the template appeared, or its live status
+        is no longer what we last wrote (another writer, a restore)."""
+        state = self.states.get(key)
+        if obj is None:
+            if state is not None and key not in self.store:
+                del self.states[key]
+            elif state is not None:
+                state.written = state.desired = None
+            return False
+        if key not in self.store:
+            return False
+        if state is None or state.written is None:
+            return True
+        return normalized_status(obj) != state.written
+
+    def _mode_for(self, key: ResourceKey) -> WriteMode:
+        return self.kind_write_modes.get(key.kind, self.write_mode)
+
+    def _desired_of(self, key: ResourceKey) -> Any:
+        def desired(obj: Obj) -> dict[str, Any]:
+            items = [item.aggregated_status_item() for item in self.store.items(key)]
+            result = self.registry.aggregate(obj, items)
+            status = result.get("status")
+            if status is None:
+                return {}
+            if not isinstance(status, dict):
+                raise InterpreterError(
+                    f"the {key.kind} interpreter returned a status of type {type(status).__name__}"
+                )
+            return dict(normalize(status))
+
+        return desired
+
+    def _is_current(self, state: KeyState) -> Any:
+        def is_current(obj: Obj, desired: dict[str, Any]) -> bool:
+            live = normalized_status(obj)
+            if live == desired:
+                return True
+            if state.desired == desired and state.written == live:
+                return True  # the server reshapes what we write (defaults, pruning): done
+            if self.ignore_paths:
+                return not DeepDiff(live, desired, exclude_paths=self.ignore_paths)
+            return False
+
+        return is_current
+
+    async def reconcile(self, key: ResourceKey) -> None:
+        """Bring the template's status in line with its member items. Raises on errors that
+        deserve a retry (the caller backs off); interpreter errors are final for these inputs."""
+        state = self.states.setdefault(key, KeyState())
+        try:
+            rt, cache = await self.caches.resolve(key.api_version, key.kind)
+        except NotFound:
+            self._finish(state, LastWrite("failed", f"the API server does not serve {key.kind}"))
+            return
+        cached = cache.get((key.namespace, key.name))
+        if cached is None:
+            self._finish(state, LastWrite("not-found", "template does not exist"))
+            return
+        try:
+            outcome = await self.writer.write(
+                rt,
+                cache,
+                cached,
+                self._desired_of(key),
+                self._is_current(state),
+                self._mode_for(key),
+            )
+        except InterpreterError as exc:
+            reason = str(exc)
+            self.metrics.interpreter_errors.inc()
+            log.warning("aggregating %s failed: %s", key, reason)
+            self._finish(state, LastWrite("failed", reason))
+            self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+            return
+        except Exception as exc:
+            reason = str(exc)
+            state.last_write = LastWrite("failed", reason)
+            if isinstance(exc, Conflict):  # attempts ran out
+                self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+            raise
+        if outcome.result is Result.NOT_FOUND:
+            self._finish(state, LastWrite("not-found", "template was deleted"))
+            return
+        after = outcome.after or cached
+        state.desired = outcome.desired
+        state.written = normalized_status(after)
+        rv = str(after["metadata"].get("resourceVersion", ""))
+        if outcome.result is Result.SKIPPED:
+            self.metrics.skips.inc()
+            self._finish(state, LastWrite("skipped", "status up to date", rv))
+            return
+        before = normalized_status(outcome.before)
+        desired = outcome.desired or {}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("wrote %s (rv %s): %s", key, rv, change_summary(before, desired))
+        self._finish(state, LastWrite("written", f"attempts={outcome.attempts}", rv))
+        self.recorder.record(
+            after,
+            "Normal",
+            SUCCEEDED,
+            lambda: (
+                "Update Resource with AggregatedStatus successfully: "
+                + change_summary(before, desired, self.ignore_paths)
+            ),
+        )
+
+    def _finish(self, state: KeyState, last_write: LastWrite) -> None:
+        state.last_write = last_write
+        if state.pending_since is not None:
+            self.metrics.report_to_written.observe(time.monotonic() - state.pending_since)
+            state.pending_since = None
+
+
+def change_summary(
+    before: dict[str, Any], after: dict[str, Any], ignore_paths: Sequence[str] = ()
+) -> str:
+    """A short human-readable list of what changed in the status."""
+    diff = DeepDiff(before, after, exclude_paths=list(ignore_paths), verbose_level=2)
+    parts: list[str] = []
+    for change in diff.get("values_changed", {}).items():
+        path, values = change
+        parts.append(f"{_path(path)}: {values['old_value']} -> {values['new_value']}")
+    for kind in ("type_changes",):
+        for path, values in diff.get(kind, {}).items():
+            parts.append(f"{_path(path)}: {values.get('old_value')} -> {values.get('new_value')}")
+    for path in diff.get("dictionary_item_added", {}):
+        parts.append(f"+{_path(path)}")
+    for path in diff.get("dictionary_item_removed", {}):
+        parts.append(f"-{_path(path)}")
+    for key in ("iterable_item_added", "iterable_item_removed"):
+        if key in diff:
+            parts.append(f"{len(diff[key])} list item(s) {key.split('_')[-1]}")
+    text = ", ".join(parts) or "no field-level change"
+    return text if len(text) <= 900 else text[:897] + "..."
+
+
+def _path(deepdiff_path: str) -> str:
+    return "status" + deepdiff_path.removeprefix("root").replace("['", ".").replace("']", "")

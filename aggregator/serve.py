@@ -1,0 +1,125 @@
+"""Run the service: Kubernetes client, pipeline, gRPC server, metrics/health HTTP, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from grpc_health.v1 import health_pb2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aggregator.grpc_api import SERVICE_NAME, build_server
+from aggregator.kube.client import KubeClient
+from aggregator.kube.config import load_cluster_access
+from aggregator.metrics import Metrics
+from aggregator.service import AggregationService, ServiceSettings
+from interpreters import build_registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeOptions:
+    kubeconfig: Path | None = None
+    listen: str = "127.0.0.1:7443"
+    metrics_listen: str = "127.0.0.1:9090"
+    customizations: Sequence[Path] = ()
+    load_plugins: bool = True
+    qps: float = 200.0
+    burst: int = 400
+    max_message_bytes: int = 16 * 1024 * 1024
+    reflection: bool = True
+    shutdown_grace_s: float = 10.0
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
+
+
+@dataclass
+class RunningService:
+    service: AggregationService
+    address: str  # host:port of the gRPC listener
+    metrics_address: str
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+async def _metrics_app(service: AggregationService, listen: str) -> tuple[web.AppRunner, str]:
+    async def metrics(_: web.Request) -> web.Response:
+        service.metrics.queue_depth.set(len(service.queue))
+        body = generate_latest(service.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if service.accepting:
+            return web.Response(text="ok")
+        return web.Response(status=503, text="not accepting")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = _split(listen)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, f"{host}:{bound}"
+
+
+@contextlib.asynccontextmanager
+async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
+    """Start everything; on exit stop accepting, flush within the grace period, close."""
+    metrics = Metrics()
+    registry = build_registry(options.customizations, load_plugins=options.load_plugins)
+    access = load_cluster_access(options.kubeconfig)
+    async with KubeClient(access, qps=options.qps, burst=options.burst, metrics=metrics) as client:
+        service = AggregationService(client, registry, options.settings, metrics)
+        server, health_servicer = build_server(
+            service,
+            max_message_bytes=options.max_message_bytes,
+            enable_reflection=options.reflection,
+        )
+        host, port = _split(options.listen)
+        bound = server.add_insecure_port(f"{host}:{port}")
+        await service.start()
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        runner, metrics_address = await _metrics_app(service, options.metrics_listen)
+        try:
+            yield RunningService(service, f"{host}:{bound}", metrics_address)
+        finally:
+            await health_servicer.enter_graceful_shutdown()
+            service.accepting = False
+            await server.stop(1.0)
+            await service.stop(options.shutdown_grace_s)
+            await runner.cleanup()
+
+
+async def serve_forever(options: ServeOptions) -> None:
+    """Run until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(options) as svc:
+        log.info(
+            "serving StatusAggregator on %s (gRPC), metrics and health on http://%s",
+            svc.address,
+            svc.metrics_address,
+        )
+        await stop.wait()
+        log.info("shutting down: flushing pending writes (up to %.0fs)", options.shutdown_grace_s)

@@ -1,0 +1,243 @@
+"""The aggregation pipeline of one service instance: ingest -> store -> queue -> reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aggregator.events import EventRecorder, EventSettings
+from aggregator.ingest import Limits, RawItem, Rejected, Validator
+from aggregator.kube.client import KubeClient, Obj
+from aggregator.metrics import Metrics
+from aggregator.model import MemberItem, ResourceKey
+from aggregator.reconcile import KeyState, Reconciler
+from aggregator.store import MemberStore, Outcome
+from aggregator.templates import TemplateCaches
+from aggregator.workqueue import ShutDown, WorkQueue
+from aggregator.writer import StatusWriter, WriteMode
+from interpreters import Operation, Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    workers: int = 8
+    coalesce_delay_s: float = 0.02
+    min_write_interval_s: float = 1.0
+    max_backoff_s: float = 60.0
+    write_attempts: int = 5
+    write_mode: WriteMode = WriteMode.UPDATE
+    kind_write_modes: dict[str, WriteMode] = field(default_factory=dict)
+    ignore_paths: tuple[str, ...] = ()
+    resync_interval_s: float = 0.0
+    watch_read_timeout_s: float = 70.0
+    limits: Limits = field(default_factory=Limits)
+    events: EventSettings = field(default_factory=EventSettings)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    outcome: str  # accepted, stale, rejected
+    reason: str = ""
+
+
+ACCEPTED = ItemResult("accepted")
+
+
+class AggregationService:
+    """Owns the store, the queue, the workers and the watch caches of one instance."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        registry: Registry,
+        settings: ServiceSettings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings or ServiceSettings()
+        self.metrics = metrics or client.metrics or Metrics()
+        self.epoch = uuid.uuid4().hex
+        self.client = client
+        self.registry = registry
+        self.validator = Validator(
+            lambda api_version, kind: registry.supports(Operation.AGGREGATE, api_version, kind),
+            self.settings.limits,
+        )
+        self.store = MemberStore()
+        self.queue: WorkQueue[ResourceKey] = WorkQueue(
+            coalesce_delay_s=self.settings.coalesce_delay_s,
+            min_interval_s=self.settings.min_write_interval_s,
+            max_backoff_s=self.settings.max_backoff_s,
+            metrics=self.metrics,
+        )
+        self.caches = TemplateCaches(
+            client,
+            self._template_changed,
+            metrics=self.metrics,
+            read_timeout_s=self.settings.watch_read_timeout_s,
+        )
+        self.recorder = EventRecorder(client, self.settings.events, self.metrics)
+        self.reconciler = Reconciler(
+            self.store,
+            self.caches,
+            registry,
+            StatusWriter(client, self.metrics, max_attempts=self.settings.write_attempts),
+            self.recorder,
+            self.metrics,
+            write_mode=self.settings.write_mode,
+            kind_write_modes=self.settings.kind_write_modes,
+            ignore_paths=self.settings.ignore_paths,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.accepting = False
+
+    async def start(self) -> None:
+        self.recorder.start()
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"worker-{i}")
+            for i in range(self.settings.workers)
+        ]
+        if self.settings.resync_interval_s > 0:
+            self._tasks.append(asyncio.create_task(self._resync(), name="resync"))
+        self.accepting = True
+        log.info(
+            "aggregation service started (epoch %s, %d workers)", self.epoch, self.settings.workers
+        )
+
+    async def stop(self, grace_s: float = 10.0) -> list[ResourceKey]:
+        """Stop accepting, flush pending writes within ``grace_s``; return what was left."""
+        self.accepting = False
+        self.queue.shut_down()
+        workers = [t for t in self._tasks if t.get_name().startswith("worker")]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), grace_s)
+        left = self.queue.pending()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.recorder.stop()
+        await self.caches.stop()
+        if left:
+            log.warning(
+                "stopped with %d resources not yet written: %s",
+                len(left),
+                ", ".join(map(str, left[:20])),
+            )
+        return left
+
+    # ingest -----------------------------------------------------------------------------
+
+    def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """Validate and store a batch; each item gets its own result."""
+        results: list[ItemResult] = []
+        seen: set[tuple[ResourceKey, str]] = set()
+        for raw in raw_items:
+            try:
+                item = self.validator.validate(raw)
+            except Rejected as exc:
+                results.append(self._rejected(str(exc)))
+                continue
+            ident = (item.key, item.cluster)
+            if ident in seen:
+                results.append(self._rejected("duplicate item for this resource and cluster"))
+                continue
+            seen.add(ident)
+            outcome = self.store.put(item)
+            if outcome is Outcome.STALE:
+                self.metrics.reports.labels(result="stale", reason="").inc()
+                results.append(ItemResult("stale", "an equal or newer sequence is stored"))
+                continue
+            self.metrics.reports.labels(result="accepted", reason="").inc()
+            results.append(ACCEPTED)
+            if outcome is Outcome.CHANGED:
+                self._enqueue(item.key, item.received_at)
+        self.metrics.items_stored.set(len(self.store))
+        return results
+
+    def sync(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """Replace the whole state of ``cluster`` with the valid items of ``raw_items``."""
+        results: list[ItemResult] = []
+        valid: list[MemberItem] = []
+        seen: set[ResourceKey] = set()
+        for raw in raw_items:
+            try:
+                item = self.validator.validate(raw)
+            except Rejected as exc:
+                results.append(self._rejected(str(exc)))
+                continue
+            if item.cluster != cluster:
+                results.append(
+                    self._rejected(f"item of cluster {item.cluster!r} in a Sync of {cluster!r}")
+                )
+                continue
+            if item.key in seen:
+                results.append(self._rejected("duplicate item for this resource and cluster"))
+                continue
+            seen.add(item.key)
+            valid.append(item)
+            self.metrics.reports.labels(result="accepted", reason="").inc()
+            results.append(ACCEPTED)
+        now = time.monotonic()
+        for key in self.store.replace_cluster(cluster, valid):
+            self._enqueue(key, now)
+        self.metrics.items_stored.set(len(self.store))
+        return results
+
+    def _rejected(self, reason: str) -> ItemResult:
+        self.metrics.reports.labels(result="rejected", reason=_reason_label(reason)).inc()
+        return ItemResult("rejected", reason)
+
+    def _enqueue(self, key: ResourceKey, received_at: float) -> None:
+        self.reconciler.note_report(key, received_at)
+        self.queue.add(key)
+
+    def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
+        if self.reconciler.drifted(key, obj):
+            self.queue.add(key)
+
+    # queries ----------------------------------------------------------------------------
+
+    def items(self, key: ResourceKey) -> list[MemberItem]:
+        return self.store.items(key)
+
+    def state(self, key: ResourceKey) -> KeyState | None:
+        return self.reconciler.states.get(key)
+
+    # workers ----------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            failed = False
+            try:
+                await self.reconciler.reconcile(key)
+            except asyncio.CancelledError:
+                self.queue.done(key, failed=True)
+                raise
+            except Exception as exc:
+                failed = True
+                log.warning("reconciling %s failed, will retry: %s", key, exc)
+            delay = self.queue.done(key, failed=failed)
+            if delay is not None:
+                self.metrics.retries.inc()
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_interval_s)
+            for key in self.store:
+                self.queue.add(key)
+
+
+def _reason_label(reason: str) -> str:
+    """A low-cardinality metric label for a rejection reason."""
+    head = reason.split(" ", 1)[0]
+    return head if head.replace("_", "").isalpha() else "invalid"

@@ -1,0 +1,164 @@
+"""A keyed work queue with client-go semantics, for asyncio.
+
+- a key waiting to be processed is held once, however often it is added (coalescing);
+- a key is processed by at most one worker at a time; added while in flight, it is processed
+  again after ``done``;
+- an optional coalescing delay, and a minimum interval between two runs of the same key, turn a
+  burst of reports for one resource into one or two writes;
+- failures are retried with per-key exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from aggregator.metrics import Metrics
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ShutDown(Exception):
+    """The queue was shut down and is empty."""
+
+
+class WorkQueue(Generic[K]):
+    def __init__(
+        self,
+        *,
+        coalesce_delay_s: float = 0.0,
+        min_interval_s: float = 0.0,
+        base_backoff_s: float = 0.05,
+        max_backoff_s: float = 60.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.coalesce_delay_s = coalesce_delay_s
+        self.min_interval_s = min_interval_s
+        self.base_backoff_s = base_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._metrics = metrics
+        self._heap: list[tuple[float, int, K]] = []
+        self._scheduled: dict[K, float] = {}
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._last_done: dict[K, float] = {}
+        self._failures: dict[K, int] = {}
+        self._counter = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        """Keys waiting (not counting the ones in flight)."""
+        return len(self._scheduled)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._processing)
+
+    def _gauge(self) -> None:
+        if self._metrics is not None:
+            self._metrics.queue_depth.set(len(self._scheduled))
+
+    def _coalesced(self) -> None:
+        if self._metrics is not None:
+            self._metrics.keys_coalesced.inc()
+
+    def _schedule(self, key: K, at: float) -> None:
+        current = self._scheduled.get(key)
+        if current is not None and current <= at:
+            self._coalesced()
+            return
+        self._scheduled[key] = at
+        heapq.heappush(self._heap, (at, next(self._counter), key))
+        self._wakeup.set()
+        self._gauge()
+
+    def add(self, key: K) -> None:
+        """Ask for ``key`` to be processed (soon, respecting the delays)."""
+        if self._shutdown:
+            return
+        if key in self._processing:
+            if key in self._dirty:
+                self._coalesced()
+            self._dirty.add(key)
+            return
+        now = time.monotonic()
+        at = now + self.coalesce_delay_s
+        last = self._last_done.get(key)
+        if last is not None:
+            at = max(at, last + self.min_interval_s)
+        self._schedule(key, at)
+
+    def add_after(self, key: K, delay_s: float) -> None:
+        if self._shutdown:
+            return
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        self._schedule(key, time.monotonic() + delay_s)
+
+    async def get(self) -> K:
+        """Wait for the next key that is due; it is in flight until ``done``."""
+        while True:
+            now = time.monotonic()
+            while self._heap:
+                at, _, key = self._heap[0]
+                if self._scheduled.get(key) != at:
+                    heapq.heappop(self._heap)  # superseded by an earlier schedule
+                    continue
+                if at > now:
+                    break
+                heapq.heappop(self._heap)
+                del self._scheduled[key]
+                self._processing.add(key)
+                self._gauge()
+                return key
+            if self._shutdown and not self._scheduled:
+                raise ShutDown
+            self._wakeup.clear()
+            timeout = self._heap[0][0] - now if self._heap else None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def done(self, key: K, *, failed: bool = False) -> float | None:
+        """Finish ``key``. If it failed, retry it with backoff and return the delay."""
+        self._processing.discard(key)
+        now = time.monotonic()
+        self._last_done[key] = now
+        self._prune_last_done(now)
+        if failed:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(self.base_backoff_s * 2 ** (failures - 1), self.max_backoff_s)
+            self._dirty.discard(key)
+            if not self._shutdown:
+                self._schedule(key, now + delay)
+            return delay
+        self._failures.pop(key, None)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+        return None
+
+    def _prune_last_done(self, now: float) -> None:
+        if len(self._last_done) > 4096 and len(self._last_done) > 2 * len(self._processing):
+            horizon = now - self.min_interval_s
+            self._last_done = {k: t for k, t in self._last_done.items() if t > horizon}
+
+    def shut_down(self) -> None:
+        """Stop accepting keys; ``get`` raises ShutDown once the waiting keys are drained."""
+        self._shutdown = True
+        now = time.monotonic()
+        for key in list(self._scheduled):
+            self._scheduled[key] = now
+            heapq.heappush(self._heap, (now, next(self._counter), key))
+        self._wakeup.set()
+
+    def pending(self) -> list[K]:
+        """Keys waiting or in flight (for shutdown reports)."""
+        return [*self._scheduled, *self._processing]

@@ -1,0 +1,159 @@
+"""Cache-first optimistic status writes.
+
+The first attempt uses the cached object (no read); the object the server returns goes straight
+into the cache. A 409 means someone else changed the object: read it live, compute the desired
+status again from the current member items, compare, and write again, a bounded number of times
+with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from aggregator.kube.client import APPLY_PATCH, Conflict, KubeClient, NotFound, Obj
+from aggregator.kube.resources import ResourceType
+from aggregator.kube.watchcache import WatchCache
+from aggregator.metrics import Metrics
+
+FIELD_MANAGER = "statusagg"
+
+
+class WriteMode(enum.StrEnum):
+    UPDATE = "update"  # PUT /status with the resourceVersion precondition
+    MERGE_PATCH = "merge-patch"  # JSON merge patch of /status with a resourceVersion precondition
+    APPLY = "apply"  # server-side apply of the status, field manager "statusagg"
+
+
+class Result(enum.StrEnum):
+    WRITTEN = "written"
+    SKIPPED = "skipped"
+    NOT_FOUND = "not-found"
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    result: Result
+    before: Obj | None = None  # the object the final attempt started from
+    after: Obj | None = None  # the object the server returned
+    desired: dict[str, Any] | None = None
+    attempts: int = 1
+
+
+DesiredFn = Callable[[Obj], dict[str, Any]]
+CurrentFn = Callable[[Obj, dict[str, Any]], bool]
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch turning ``old`` into ``new`` (nulls delete keys)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {}
+    for name in old.keys() - new.keys():
+        patch[name] = None
+    for name, value in new.items():
+        if name not in old:
+            patch[name] = value
+        elif old[name] != value:
+            patch[name] = merge_patch(old[name], value)
+    return patch
+
+
+class StatusWriter:
+    """Writes ``.status`` of one object at a time; the caller ensures one write per object."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        metrics: Metrics,
+        *,
+        max_attempts: int = 5,
+        backoff_max_s: float = 0.5,
+    ) -> None:
+        self._client = client
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._backoff_max_s = backoff_max_s
+
+    async def write(
+        self,
+        rt: ResourceType,
+        cache: WatchCache,
+        cached: Obj,
+        desired_of: DesiredFn,
+        is_current: CurrentFn,
+        mode: WriteMode,
+    ) -> WriteOutcome:
+        """Bring ``.status`` to ``desired_of(obj)``; raises Conflict once attempts run out."""
+        obj = cached
+        meta = cached["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_random_exponential(multiplier=0.01, max=self._backoff_max_s),
+            retry=retry_if_exception_type(Conflict),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                if number > 1:
+                    try:
+                        obj = await self._client.get(rt, namespace, name)
+                    except NotFound:
+                        return WriteOutcome(Result.NOT_FOUND, attempts=number)
+                    cache.put(obj)
+                desired = desired_of(obj)
+                if is_current(obj, desired):
+                    return WriteOutcome(Result.SKIPPED, obj, obj, desired, number)
+                try:
+                    written = await self._send(rt, obj, desired, mode)
+                except Conflict:
+                    self._metrics.conflicts.inc()
+                    self._metrics.writes.labels(mode=mode.value, result="conflict").inc()
+                    raise
+                except NotFound:
+                    self._metrics.writes.labels(mode=mode.value, result="not-found").inc()
+                    return WriteOutcome(Result.NOT_FOUND, attempts=number)
+                self._metrics.writes.labels(mode=mode.value, result="ok").inc()
+                cache.put(written)
+                return WriteOutcome(Result.WRITTEN, obj, written, desired, number)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _send(
+        self, rt: ResourceType, obj: Obj, desired: dict[str, Any], mode: WriteMode
+    ) -> Obj:
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        if mode is WriteMode.UPDATE:
+            return await self._client.replace_status(rt, {**obj, "status": desired})
+        if mode is WriteMode.MERGE_PATCH:
+            patch = {
+                "metadata": {"resourceVersion": meta["resourceVersion"]},
+                "status": merge_patch(obj.get("status") or {}, desired),
+            }
+            return await self._client.patch(rt, namespace, name, patch, subresource="status")
+        applied = {
+            "apiVersion": rt.api_version,
+            "kind": rt.kind,
+            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
+            "status": desired,
+        }
+        return await self._client.patch(
+            rt,
+            namespace,
+            name,
+            applied,
+            content_type=APPLY_PATCH,
+            subresource="status",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )

@@ -1,0 +1,112 @@
+"""Built-in health interpretation of member objects for Karmada's nine kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import HealthFn, JSONObject, Target
+from .fields import as_int, describe, generation, get_int, get_map, get_maps, get_str, status_of
+
+
+def _parts(obj: JSONObject) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
+    where = describe(obj)
+    return where, get_map(obj, "spec", where), status_of(obj, where) or {}
+
+
+def _desired_replicas(spec: Mapping[str, Any], where: str) -> int | None:
+    value = spec.get("replicas")
+    return None if value is None else as_int(value, f"{where}.spec.replicas")
+
+
+def health_workload(obj: JSONObject) -> bool:
+    """Observed its generation, every desired replica updated, every updated one available."""
+    where, spec, status = _parts(obj)
+    path = f"{where}.status"
+    if get_int(status, "observedGeneration", path) != generation(obj, where):
+        return False
+    desired = _desired_replicas(spec, where)
+    updated = get_int(status, "updatedReplicas", path)
+    if desired is not None and updated < desired:
+        return False
+    return get_int(status, "availableReplicas", path) >= updated
+
+
+def health_replica_set(obj: JSONObject) -> bool:
+    where, spec, status = _parts(obj)
+    path = f"{where}.status"
+    if get_int(status, "observedGeneration", path) != generation(obj, where):
+        return False
+    desired = _desired_replicas(spec, where)
+    return desired is None or get_int(status, "availableReplicas", path) >= desired
+
+
+def health_daemon_set(obj: JSONObject) -> bool:
+    where, _, status = _parts(obj)
+    path = f"{where}.status"
+    if get_int(status, "observedGeneration", path) != generation(obj, where):
+        return False
+    updated = get_int(status, "updatedNumberScheduled", path)
+    if updated < get_int(status, "desiredNumberScheduled", path):
+        return False
+    return get_int(status, "numberAvailable", path) >= updated
+
+
+def _has_ingress_address(status: Mapping[str, Any], path: str) -> bool:
+    load_balancer = get_map(status, "loadBalancer", path)
+    entries = get_maps(load_balancer, "ingress", f"{path}.loadBalancer")
+    return any(
+        get_str(entry, "hostname", path) or get_str(entry, "ip", path) for entry in entries
+    )
+
+
+def health_service(obj: JSONObject) -> bool:
+    """Healthy unless a LoadBalancer Service has no ingress address yet."""
+    where, spec, status = _parts(obj)
+    if get_str(spec, "type", f"{where}.spec") != "LoadBalancer":
+        return True
+    return _has_ingress_address(status, f"{where}.status")
+
+
+def health_ingress(obj: JSONObject) -> bool:
+    where, _, status = _parts(obj)
+    return _has_ingress_address(status, f"{where}.status")
+
+
+def health_persistent_volume_claim(obj: JSONObject) -> bool:
+    where, _, status = _parts(obj)
+    return get_str(status, "phase", f"{where}.status") == "Bound"
+
+
+def health_pod(obj: JSONObject) -> bool:
+    """Succeeded, or Running with the Ready condition True."""
+    where, _, status = _parts(obj)
+    path = f"{where}.status"
+    phase = get_str(status, "phase", path)
+    if phase == "Succeeded":
+        return True
+    if phase != "Running":
+        return False
+    for condition in get_maps(status, "conditions", path):
+        if get_str(condition, "type", path) == "Ready":
+            return get_str(condition, "status", path) == "True"
+    return False
+
+
+def health_pod_disruption_budget(obj: JSONObject) -> bool:
+    where, _, status = _parts(obj)
+    path = f"{where}.status"
+    return get_int(status, "currentHealthy", path) >= get_int(status, "desiredHealthy", path)
+
+
+HEALTH: dict[Target, HealthFn] = {
+    ("apps/v1", "Deployment"): health_workload,
+    ("apps/v1", "StatefulSet"): health_workload,
+    ("apps/v1", "ReplicaSet"): health_replica_set,
+    ("apps/v1", "DaemonSet"): health_daemon_set,
+    ("v1", "Service"): health_service,
+    ("networking.k8s.io/v1", "Ingress"): health_ingress,
+    ("v1", "PersistentVolumeClaim"): health_persistent_volume_claim,
+    ("v1", "Pod"): health_pod,
+    ("policy/v1", "PodDisruptionBudget"): health_pod_disruption_budget,
+}

@@ -1,0 +1,44 @@
+"""Shared types: operations, hook signatures and the registry's description rows."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+JSONObject = dict[str, Any]
+Item = Mapping[str, Any]
+Target = tuple[str, str]
+"""An (apiVersion, kind) pair, e.g. ("apps/v1", "Deployment")."""
+
+AggregateFn = Callable[[JSONObject, Sequence[Item]], JSONObject]
+ReflectFn = Callable[[JSONObject], "JSONObject | None"]
+HealthFn = Callable[[JSONObject], bool]
+
+
+class Operation(enum.StrEnum):
+    """The three interpreter operations statusagg runs."""
+
+    AGGREGATE = "aggregate"
+    REFLECT = "reflect"
+    HEALTH = "health"
+
+
+class Layer(enum.StrEnum):
+    """Where a hook comes from, highest precedence first."""
+
+    LUA = "lua"
+    PLUGIN = "plugin"
+    BUILTIN = "builtin"
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo:
+    """One row of `Registry.describe()`: which layer serves an operation for a kind."""
+
+    api_version: str
+    kind: str
+    operation: Operation
+    layer: Layer
+    source: str
