@@ -10,7 +10,9 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
@@ -28,7 +30,7 @@ def _add(
     *,
     default: object,
     help: str,
-    kind: type = str,
+    kind: Callable[[str], Any] = str,
 ) -> None:
     env_value = _env(flag)
     value = kind(env_value) if env_value is not None else default

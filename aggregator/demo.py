@@ -109,7 +109,7 @@ class SimulatedAgent:
         await self._stub.Report(pb.ReportRequest(items=self._items(self.names)))
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)
 
 
 def _counter(service_metrics: Any, name: str) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
@@ -154,7 +155,7 @@ def build_server(
     *,
     max_message_bytes: int = 16 * 1024 * 1024,
     enable_reflection: bool = True,
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+) -> tuple[grpc.aio.Server, HealthServicer]:
     """A grpc.aio server with StatusAggregator, health and (optionally) reflection."""
     server = grpc.aio.server(
         options=[
@@ -165,7 +166,7 @@ def build_server(
         ]
     )
     pb_grpc.add_StatusAggregatorServicer_to_server(StatusAggregatorServicer(service), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if enable_reflection:
         reflection.enable_server_reflection(

@@ -74,8 +74,7 @@ async def _metrics_app(service: AggregationService, listen: str) -> tuple[web.Ap
     host, port = _split(listen)
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []
-    bound = sockets[0].getsockname()[1] if sockets else port
+    bound = runner.addresses[0][1] if runner.addresses else port
     return runner, f"{host}:{bound}"
 
 

@@ -233,7 +233,7 @@ class AggregationService:
     async def _resync(self) -> None:
         while True:
             await asyncio.sleep(self.settings.resync_interval_s)
-            for key in self.store:
+            for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
                 self.queue.add(key)
 
 

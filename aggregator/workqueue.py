@@ -134,7 +134,7 @@ class WorkQueue(Generic[K]):
         if failed:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            delay = min(self.base_backoff_s * 2 ** (failures - 1), self.max_backoff_s)
+            delay = min(self.base_backoff_s * 2.0 ** (failures - 1), self.max_backoff_s)
             self._dirty.discard(key)
             if not self._shutdown:
                 self._schedule(key, now + delay)

@@ -6,6 +6,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -28,9 +29,9 @@ def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> Clu
     """
     configuration = k8s_client.Configuration()
     if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
-        k8s_config.load_kube_config(
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=os.fspath(kubeconfig) if kubeconfig else None,
             client_configuration=configuration,
             persist_config=False,
@@ -47,7 +48,8 @@ def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> Clu
         hook = configuration.refresh_api_key_hook
         if hook is not None:
             hook(configuration)
-        for setting in configuration.auth_settings().values():
+        settings: dict[str, Any] = dict(configuration.auth_settings())
+        for setting in settings.values():
             if setting.get("in") == "header" and setting.get("key") == "authorization":
                 return str(setting["value"])
         return None
