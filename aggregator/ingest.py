@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -16,7 +17,9 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _MAX_DEPTH = 32
-_INT64_MAX = 2**63 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# a \uXXXX escape of a surrogate: only then can a decoded string hold an unpaired one
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class Rejected(ValueError):
@@ -72,8 +75,11 @@ def _check_depth(value: Any, depth: int = 0) -> None:
     elif isinstance(value, list):
         for child in value:
             _check_depth(child, depth + 1)
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
-        raise Rejected("status_json holds an integer beyond 64 bits")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise Rejected("status_json holds an integer beyond 64 bits")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise Rejected("status_json holds a number too large for a 64-bit float")
 
 
 def parse_status(raw: bytes, limits: Limits) -> dict[str, Any] | None:
@@ -83,25 +89,35 @@ def parse_status(raw: bytes, limits: Limits) -> dict[str, Any] | None:
     if len(raw) > limits.max_status_bytes:
         raise Rejected(f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit")
     try:
-        value = json.loads(
-            raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
+        # decode strictly here: json.loads(bytes) would also take UTF-16/32 and encoded surrogates
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("status_json is not UTF-8") from None
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
     except RecursionError:
         raise Rejected(f"status_json is nested deeper than {_MAX_DEPTH} levels") from None
-    except json.JSONDecodeError as exc:
+    except Rejected:
+        raise
+    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
         raise Rejected(f"status_json is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise Rejected(f"status_json must be a JSON object, got {type(value).__name__}")
     _check_depth(value)
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected("status_json escapes an unpaired surrogate (not Unicode text)") from None
     return value
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], max_len: int) -> None:
     if not value:
         raise Rejected(f"{what} is empty")
-    if len(value) > max_len or not pattern.match(value):
+    if len(value) > max_len or not pattern.fullmatch(value):
         raise Rejected(f"{what} {value[:80]!r} is not a valid name")
 
 
@@ -119,9 +135,9 @@ class Validator:
 
     def validate(self, raw: RawItem) -> MemberItem:
         _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
-        if not raw.api_version or not _API_VERSION.match(raw.api_version):
+        if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
             raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
-        if not _KIND.match(raw.kind):
+        if not _KIND.fullmatch(raw.kind):
             raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
         if raw.namespace:

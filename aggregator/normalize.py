@@ -4,6 +4,10 @@ Both sides go through the same rules: nulls, empty maps and empty lists are drop
 server omits them anyway), integral floats become integers, and lists whose order carries no
 meaning (conditions keyed by ``type``) are sorted. The result is also what gets written, so a
 float like ``3.0`` never reaches an int32 field.
+
+Comparisons with the live object also omit zero values (0, false, ""), because the API server
+omits them from typed objects (Go's ``omitempty``): ``{"readyReplicas": 0}`` is written, and
+reads back as ``{}``.
 """
 
 from __future__ import annotations
@@ -19,18 +23,24 @@ def _is_keyed_by_type(items: list[Any]) -> bool:
     return len(items) > 1 and all(isinstance(i, dict) and "type" in i for i in items)
 
 
-def normalize(value: Any) -> Any:
+def _omitted(value: Any, omit_zero: bool) -> bool:
+    if value is None or value == {} or value == []:
+        return True
+    return omit_zero and not isinstance(value, dict | list) and not value
+
+
+def normalize(value: Any, *, omit_zero: bool = False) -> Any:
     """Return the canonical form of a JSON value (a new object; the input is not changed)."""
     if isinstance(value, dict):
         out = {}
         for name, child in value.items():
-            norm = normalize(child)
-            if norm is None or norm == {} or norm == []:
+            norm = normalize(child, omit_zero=omit_zero)
+            if _omitted(norm, omit_zero):
                 continue
             out[name] = norm
         return out
     if isinstance(value, list):
-        items = [normalize(child) for child in value]
+        items = [normalize(child, omit_zero=omit_zero) for child in value]
         if _is_keyed_by_type(items):
             items.sort(key=_condition_key)
         return items
@@ -45,3 +55,15 @@ def normalized_status(obj: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     status = obj.get("status")
     return normalize(status) if isinstance(status, dict) else {}
+
+
+def comparable(status: dict[str, Any]) -> dict[str, Any]:
+    """The form two statuses are compared in (zero values omitted, as the API server does)."""
+    result: dict[str, Any] = normalize(status, omit_zero=True)
+    return result
+
+
+def comparable_status(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The comparable form of an object's ``.status``."""
+    status = obj.get("status") if obj else None
+    return comparable(status) if isinstance(status, dict) else {}

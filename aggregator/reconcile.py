@@ -14,7 +14,7 @@ from aggregator.events import EventRecorder
 from aggregator.kube.client import Conflict, NotFound, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import ResourceKey
-from aggregator.normalize import normalize, normalized_status
+from aggregator.normalize import comparable, comparable_status, normalize, normalized_status
 from aggregator.store import MemberStore
 from aggregator.templates import TemplateCaches
 from aggregator.writer import Result, StatusWriter, WriteMode
@@ -39,7 +39,7 @@ class KeyState:
     """What the service remembers about one resource between reconciles."""
 
     desired: dict[str, Any] | None = None  # normalised aggregate we last computed
-    written: dict[str, Any] | None = None  # normalised status the server returned for it
+    written: dict[str, Any] | None = None  # comparable form of the status the server returned
     last_write: LastWrite | None = None
     pending_since: float | None = None  # arrival of the oldest report not yet reconciled
 
@@ -90,7 +90,7 @@ class Reconciler:
             return False
         if state is None or state.written is None:
             return True
-        return normalized_status(obj) != state.written
+        return comparable_status(obj) != state.written
 
     def _mode_for(self, key: ResourceKey) -> WriteMode:
         return self.kind_write_modes.get(key.kind, self.write_mode)
@@ -112,13 +112,13 @@ class Reconciler:
 
     def _is_current(self, state: KeyState) -> Any:
         def is_current(obj: Obj, desired: dict[str, Any]) -> bool:
-            live = normalized_status(obj)
-            if live == desired:
+            live = comparable_status(obj)
+            if live == comparable(desired):
                 return True
             if state.desired == desired and state.written == live:
                 return True  # the server reshapes what we write (defaults, pruning): done
             if self.ignore_paths:
-                return not DeepDiff(live, desired, exclude_paths=self.ignore_paths)
+                return not DeepDiff(live, comparable(desired), exclude_paths=self.ignore_paths)
             return False
 
         return is_current
@@ -163,7 +163,7 @@ class Reconciler:
             return
         after = outcome.after or cached
         state.desired = outcome.desired
-        state.written = normalized_status(after)
+        state.written = comparable_status(after)
         rv = str(after["metadata"].get("resourceVersion", ""))
         if outcome.result is Result.SKIPPED:
             self.metrics.skips.inc()

@@ -48,6 +48,7 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._last_done: dict[K, float] = {}
         self._failures: dict[K, int] = {}
+        self._dropped: set[K] = set()  # failed after shut_down: not retried, still reported
         self._counter = itertools.count()
         self._wakeup = asyncio.Event()
         self._shutdown = False
@@ -136,13 +137,19 @@ class WorkQueue(Generic[K]):
             self._failures[key] = failures
             delay = min(self.base_backoff_s * 2.0 ** (failures - 1), self.max_backoff_s)
             self._dirty.discard(key)
-            if not self._shutdown:
+            if self._shutdown:
+                self._dropped.add(key)
+            else:
                 self._schedule(key, now + delay)
             return delay
         self._failures.pop(key, None)
         if key in self._dirty:
             self._dirty.discard(key)
-            self.add(key)
+            if self._shutdown:
+                # the change arrived before shut_down: drain it with the other waiting keys
+                self._schedule(key, now)
+            else:
+                self.add(key)
         return None
 
     def _prune_last_done(self, now: float) -> None:
@@ -160,5 +167,5 @@ class WorkQueue(Generic[K]):
         self._wakeup.set()
 
     def pending(self) -> list[K]:
-        """Keys waiting or in flight (for shutdown reports)."""
-        return [*self._scheduled, *self._processing]
+        """Keys waiting, in flight, or failed after shut_down (for shutdown reports)."""
+        return [*self._scheduled, *self._processing, *self._dropped]

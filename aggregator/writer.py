@@ -53,6 +53,17 @@ DesiredFn = Callable[[Obj], dict[str, Any]]
 CurrentFn = Callable[[Obj, dict[str, Any]], bool]
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """JSON equality: unlike ``==``, ``1``, ``1.0`` and ``true`` differ."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same_json, a, b))
+    return bool(a == b)
+
+
 def merge_patch(old: Any, new: Any) -> Any:
     """The RFC 7386 merge patch turning ``old`` into ``new`` (nulls delete keys)."""
     if not isinstance(old, dict) or not isinstance(new, dict):
@@ -63,7 +74,7 @@ def merge_patch(old: Any, new: Any) -> Any:
     for name, value in new.items():
         if name not in old:
             patch[name] = value
-        elif old[name] != value:
+        elif not _same_json(old[name], value):
             patch[name] = merge_patch(old[name], value)
     return patch
 

@@ -146,7 +146,8 @@ async def status_of(kube: KubeClient, namespace: str, name: str) -> Obj:
 async def wait_status(kube: KubeClient, namespace: str, name: str, **expected: int) -> Obj:
     async def probe() -> Obj | None:
         status = await status_of(kube, namespace, name)
-        return status if all(status.get(k) == v for k, v in expected.items()) else None
+        # the API server omits zero values of typed objects
+        return status if all(status.get(k, 0) == v for k, v in expected.items()) else None
 
     result = await eventually(probe)
     assert result is not None
