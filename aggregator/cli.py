@@ -135,6 +135,29 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         kind=float,
         help="seconds between two events of one object",
     )
+    _add(p, "tls-cert", default=None, help="serving certificate (PEM) for gRPC")
+    _add(p, "tls-key", default=None, help="serving key (PEM)")
+    _add(p, "client-ca", default=None, help="CA (PEM) for client certificates: turns on mutual TLS")
+    _add(
+        p,
+        "cluster-identity",
+        default="cn",
+        help="where a client certificate names its cluster: cn or uri",
+    )
+    _add(
+        p,
+        "identity-pattern",
+        default="",
+        help="regex with a named group 'cluster' applied to the CN or URI SAN (uri default: spiffe://<domain>/cluster/<name>)",
+    )
+    _add(p, "token-map", default=None, help="YAML file mapping bearer tokens to cluster names")
+    _add(
+        p,
+        "insecure",
+        default=False,
+        kind=_flag,
+        help="allow plaintext gRPC (local development only)",
+    )
     _add(p, "log-level", default="info", help="debug, info, warning or error")
     p.set_defaults(func=_run_serve)
 
@@ -164,8 +187,35 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from aggregator.auth import AuthSettings, IdentitySource, load_token_map
     from aggregator.devcluster import LocalAPIServer
-    from aggregator.serve import ServeOptions, serve_forever
+    from aggregator.serve import ServeOptions, TLSFiles, serve_forever
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("statusagg serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if not args.tls_cert and not args.insecure:
+        print(
+            "statusagg serve: refusing plaintext gRPC without --insecure; give --tls-cert and "
+            "--tls-key (and --client-ca for mutual TLS)",
+            file=sys.stderr,
+        )
+        return 2
+    tls = (
+        TLSFiles(
+            Path(args.tls_cert),
+            Path(args.tls_key),
+            Path(args.client_ca) if args.client_ca else None,
+        )
+        if args.tls_cert
+        else None
+    )
+    auth = AuthSettings(
+        client_certificates=tls is not None and tls.client_ca is not None,
+        identity_source=IdentitySource(args.cluster_identity),
+        identity_pattern=args.identity_pattern,
+        tokens=load_token_map(Path(args.token_map)) if args.token_map else {},
+    )
 
     local: LocalAPIServer | None = None
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
@@ -188,6 +238,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         reflection=args.reflection,
         shutdown_grace_s=args.shutdown_grace,
+        tls=tls,
+        auth=auth,
         settings=settings_from(args),
     )
     try:
@@ -264,6 +316,82 @@ def _run_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("agent", help="run a member-cluster agent that reports to the service")
+    _add(p, "cluster", default=None, help="this member cluster's name")
+    _add(p, "server", default="127.0.0.1:7443", help="the service's gRPC address")
+    _add(
+        p,
+        "kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="member-cluster kubeconfig (default: in-cluster)",
+    )
+    _add(
+        p,
+        "kinds",
+        default="apps/v1/Deployment",
+        help="comma-separated kinds to watch, e.g. apps/v1/Deployment,batch/v1/Job",
+    )
+    _add(p, "selector", default="", help="label selector of propagated objects")
+    _add(
+        p,
+        "require-annotation",
+        default="work.karmada.io/name",
+        help="only objects with this annotation are reported (empty: all)",
+    )
+    _add(p, "tls-ca", default=None, help="CA (PEM) that signed the service's certificate")
+    _add(p, "tls-cert", default=None, help="client certificate (PEM) for mutual TLS")
+    _add(p, "tls-key", default=None, help="client key (PEM)")
+    _add(p, "token-file", default=None, help="file holding a bearer token")
+    _add(p, "insecure", default=False, kind=_flag, help="plaintext gRPC (local development only)")
+    _add(p, "metrics-listen", default="127.0.0.1:9091", help="metrics and health HTTP address")
+    p.add_argument(
+        "--customization",
+        action="append",
+        type=Path,
+        default=[],
+        help="ResourceInterpreterCustomization file or directory (repeatable)",
+    )
+    _add(p, "batch-size", default=500, kind=int, help="items per Report call")
+    _add(p, "log-level", default="info", help="debug, info, warning or error")
+    p.set_defaults(func=_run_agent)
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from aggregator.agent.run import AgentOptions, AgentTLS, parse_kind, run_forever
+
+    if not args.cluster:
+        print("statusagg agent: --cluster is required", file=sys.stderr)
+        return 2
+    if not (args.tls_ca or args.tls_cert) and not args.insecure:
+        print(
+            "statusagg agent: refusing plaintext gRPC without --insecure; give --tls-ca "
+            "(and --tls-cert/--tls-key for mutual TLS)",
+            file=sys.stderr,
+        )
+        return 2
+    tls = None
+    if args.tls_ca or args.tls_cert:
+        tls = AgentTLS(
+            *(Path(p) if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key))
+        )
+    options = AgentOptions(
+        cluster=args.cluster,
+        server=args.server,
+        kinds=[parse_kind(k.strip()) for k in args.kinds.split(",") if k.strip()],
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        selector=args.selector,
+        require_annotation=args.require_annotation,
+        tls=tls,
+        token=Path(args.token_file).read_text().strip() if args.token_file else "",
+        metrics_listen=args.metrics_listen,
+        customizations=args.customization,
+        batch_size=args.batch_size,
+    )
+    asyncio.run(run_forever(options))
+    return 0
+
+
 def _demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "demo", help="the service with simulated member agents on a local kube-apiserver"
@@ -285,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _demo_parser(sub)
+    _agent_parser(sub)
     _get_parser(sub)
     _dev_apiserver_parser(sub)
     from interpreters import cli as interpret_cli

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.auth import Authenticator, AuthError, AuthSettings
 from aggregator.ingest import RawItem
 from aggregator.model import Health, MemberItem, ResourceKey
 from aggregator.service import AggregationService, ItemResult
@@ -94,19 +95,30 @@ def _response(epoch: str, results: list[ItemResult]) -> pb.ReportResponse:
 
 
 class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
-    def __init__(self, service: AggregationService) -> None:
+    def __init__(self, service: AggregationService, authenticator: Authenticator) -> None:
         self.service = service
+        self.authenticator = authenticator
 
-    async def _check_accepting(self, context: grpc.aio.ServicerContext) -> None:  # type: ignore[type-arg]
+    async def _admit(
+        self,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        clusters: list[str],
+    ) -> None:
+        """Refuse the call unless the service is accepting and the caller owns the clusters."""
         if not self.service.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is shutting down")
+        try:
+            self.authenticator.authorize(context, clusters)
+        except AuthError as exc:
+            self.service.metrics.auth_rejected.labels(code=exc.code.name).inc()
+            await context.abort(exc.code, str(exc))
 
     async def Report(  # noqa: N802 (gRPC method name)
         self,
         request: pb.ReportRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.ReportResponse:
-        await self._check_accepting(context)
+        await self._admit(context, [m.cluster for m in request.items])
         results = self.service.report([raw_item(m) for m in request.items])
         return _response(self.service.epoch, results)
 
@@ -115,9 +127,9 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.SyncRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.ReportResponse:
-        await self._check_accepting(context)
         if not request.cluster:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Sync needs a cluster")
+        await self._admit(context, [request.cluster])
         results = self.service.sync(request.cluster, [raw_item(m) for m in request.items])
         return _response(self.service.epoch, results)
 
@@ -126,6 +138,7 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.GetAggregateRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.GetAggregateResponse:
+        await self._admit(context, [])
         ref = request.resource
         key = ResourceKey(ref.api_version, ref.kind, ref.namespace, ref.name)
         state = self.service.state(key)
@@ -155,6 +168,7 @@ def build_server(
     *,
     max_message_bytes: int = 16 * 1024 * 1024,
     enable_reflection: bool = True,
+    auth: AuthSettings | None = None,
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A grpc.aio server with StatusAggregator, health and (optionally) reflection."""
     server = grpc.aio.server(
@@ -165,7 +179,8 @@ def build_server(
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
     )
-    pb_grpc.add_StatusAggregatorServicer_to_server(StatusAggregatorServicer(service), server)
+    servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()))
+    pb_grpc.add_StatusAggregatorServicer_to_server(servicer, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if enable_reflection:

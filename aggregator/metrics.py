@@ -65,6 +65,12 @@ class Metrics:
             "Aggregations that failed in the interpreter.",
             registry=r,
         )
+        self.auth_rejected = Counter(
+            f"{_PREFIX}_auth_rejected",
+            "Calls refused by authentication or authorization.",
+            ["code"],
+            registry=r,
+        )
         self.watch_restarts = Counter(
             f"{_PREFIX}_watch_restarts",
             "Watch streams restarted, by reason.",

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aggregator.auth import AuthSettings
 from aggregator.grpc_api import SERVICE_NAME, build_server
 from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
@@ -22,6 +24,23 @@ from aggregator.service import AggregationService, ServiceSettings
 from interpreters import build_registry
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """Serving certificate and key; with a client CA, clients must present certificates."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        ca = self.client_ca.read_bytes() if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
 
 
 @dataclass
@@ -36,6 +55,8 @@ class ServeOptions:
     max_message_bytes: int = 16 * 1024 * 1024
     reflection: bool = True
     shutdown_grace_s: float = 10.0
+    tls: TLSFiles | None = None  # None: plaintext (development only)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     settings: ServiceSettings = field(default_factory=ServiceSettings)
 
 
@@ -90,9 +111,13 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
             service,
             max_message_bytes=options.max_message_bytes,
             enable_reflection=options.reflection,
+            auth=options.auth,
         )
         host, port = _split(options.listen)
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if options.tls is None:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        else:
+            bound = server.add_secure_port(f"{host}:{port}", options.tls.credentials())
         await service.start()
         await server.start()
         for name in ("", SERVICE_NAME):
@@ -114,6 +139,12 @@ async def serve_forever(options: ServeOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if options.tls is None:
+        log.warning(
+            "INSECURE: gRPC is served in plaintext%s; use --tls-cert/--tls-key "
+            "(and --client-ca) outside local development",
+            "" if options.auth.enforced else " and any caller may report for any cluster",
+        )
     async with running(options) as svc:
         log.info(
             "serving StatusAggregator on %s (gRPC), metrics and health on http://%s",

@@ -224,6 +224,7 @@ class KubeClient:
         timeout_seconds: int = 300,
         read_timeout_s: float = 70.0,
         send_initial_events: bool = False,
+        label_selector: str = "",
     ) -> AsyncIterator[Obj]:
         """Yield watch events (with bookmarks) from ``resource_version`` until the server ends it.
 
@@ -237,6 +238,8 @@ class KubeClient:
             "resourceVersion": resource_version,
             "timeoutSeconds": str(timeout_seconds),
         }
+        if label_selector:
+            params["labelSelector"] = label_selector
         if send_initial_events:
             params["sendInitialEvents"] = "true"
             params["resourceVersionMatch"] = "NotOlderThan"

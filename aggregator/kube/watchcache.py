@@ -59,6 +59,7 @@ class WatchCache:
         *,
         read_timeout_s: float = 70.0,
         watch_timeout_s: int = 300,
+        label_selector: str = "",
         metrics: Metrics | None = None,
     ) -> None:
         self.client = client
@@ -67,6 +68,7 @@ class WatchCache:
         self._read_timeout_s = read_timeout_s
         self._watch_timeout_s = watch_timeout_s
         self._metrics = metrics
+        self._label_selector = label_selector
         self._objects: dict[ObjectKey, Obj] = {}
         self._deleted_rv: dict[ObjectKey, int] = {}
         self._synced = asyncio.Event()
@@ -79,6 +81,9 @@ class WatchCache:
     @property
     def synced(self) -> bool:
         return self._synced.is_set()
+
+    def objects(self) -> list[Obj]:
+        return list(self._objects.values())
 
     def get(self, key: ObjectKey) -> Obj | None:
         return self._objects.get(key)
@@ -156,7 +161,8 @@ class WatchCache:
                 backoff = min(backoff * 2, 10.0)
 
     async def _relist(self) -> None:
-        listing = await self.client.list(self.resource_type)
+        selector = {"labelSelector": self._label_selector} if self._label_selector else {}
+        listing = await self.client.list(self.resource_type, **selector)
         self.last_resource_version = str(listing["metadata"]["resourceVersion"])
         list_rv = int(self.last_resource_version or 0)
         seen: set[ObjectKey] = set()
@@ -180,6 +186,7 @@ class WatchCache:
             self.last_resource_version,
             timeout_seconds=self._watch_timeout_s,
             read_timeout_s=self._read_timeout_s,
+            label_selector=self._label_selector,
         ):
             kind = event.get("type")
             obj: Any = event.get("object") or {}

@@ -1,0 +1,208 @@
+"""Run an agent: member watch caches -> reflect/health -> batched reports to the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aggregator.agent.items import member_item, removal_item
+from aggregator.agent.reporter import AgentMetrics, Reporter
+from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.kube.client import KubeClient, Obj
+from aggregator.kube.config import load_cluster_access
+from aggregator.kube.watchcache import ObjectKey, WatchCache
+from interpreters import InterpreterError, Registry, build_registry
+
+log = logging.getLogger(__name__)
+
+PROPAGATED_ANNOTATION = "work.karmada.io/name"
+
+
+@dataclass(frozen=True)
+class AgentTLS:
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        ca, key, cert = (p.read_bytes() if p else None for p in (self.ca, self.key, self.cert))
+        return grpc.ssl_channel_credentials(ca, key, cert)
+
+
+@dataclass
+class AgentOptions:
+    cluster: str
+    server: str
+    kinds: Sequence[tuple[str, str]]  # (apiVersion, kind)
+    kubeconfig: Path | None = None
+    selector: str = ""
+    require_annotation: str = PROPAGATED_ANNOTATION
+    tls: AgentTLS | None = None  # None: plaintext
+    token: str = ""
+    metrics_listen: str = "127.0.0.1:9091"
+    customizations: Sequence[Path] = ()
+    load_plugins: bool = True
+    batch_size: int = 500
+    heartbeat_s: float = 5.0
+
+
+def parse_kind(spec: str) -> tuple[str, str]:
+    """``apps/v1/Deployment`` -> (``apps/v1``, ``Deployment``); ``v1/Service`` -> (``v1``, ...)."""
+    api_version, _, kind = spec.rpartition("/")
+    if not api_version or not kind:
+        raise ValueError(f"kind {spec!r} must look like apps/v1/Deployment or v1/Service")
+    return api_version, kind
+
+
+class Agent:
+    """Keeps one watch cache per kind and feeds the reporter with changed items."""
+
+    def __init__(
+        self,
+        options: AgentOptions,
+        client: KubeClient,
+        registry: Registry,
+        reporter_stub: pb_grpc.StatusAggregatorAsyncStub,
+    ) -> None:
+        self.options = options
+        self.client = client
+        self.registry = registry
+        self.metrics = AgentMetrics()
+        self._caches: list[tuple[str, str, WatchCache]] = []
+        metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
+        self.reporter = Reporter(
+            reporter_stub,
+            options.cluster,
+            self.snapshot,
+            self.metrics,
+            batch_size=options.batch_size,
+            heartbeat_s=options.heartbeat_s,
+            metadata=metadata,
+        )
+
+    def _tracked(self, obj: Obj) -> bool:
+        wanted = self.options.require_annotation
+        return not wanted or wanted in (obj["metadata"].get("annotations") or {})
+
+    def _item(self, api_version: str, kind: str, obj: Obj) -> pb.MemberStatus | None:
+        try:
+            return member_item(self.options.cluster, api_version, kind, obj, self.registry)
+        except InterpreterError as exc:
+            log.warning("reflecting %s %s failed: %s", kind, obj["metadata"].get("name"), exc)
+            return None
+
+    def snapshot(self) -> list[pb.MemberStatus]:
+        """Items for every tracked object now (for Sync)."""
+        items = []
+        for api_version, kind, cache in self._caches:
+            for obj in cache.objects():
+                if self._tracked(obj):
+                    item = self._item(api_version, kind, obj)
+                    if item is not None:
+                        items.append(item)
+        return items
+
+    def _handler(self, api_version: str, kind: str):  # type: ignore[no-untyped-def]
+        def changed(key: ObjectKey, obj: Obj | None) -> None:
+            namespace, name = key
+            if obj is None or not self._tracked(obj):
+                self.reporter.offer(
+                    removal_item(self.options.cluster, api_version, kind, namespace, name)
+                )
+                return
+            item = self._item(api_version, kind, obj)
+            if item is not None:
+                self.reporter.offer(item)
+
+        return changed
+
+    async def start(self) -> None:
+        for api_version, kind in self.options.kinds:
+            rt = await self.client.resource_type(api_version, kind)
+            cache = WatchCache(
+                self.client,
+                rt,
+                self._handler(api_version, kind),
+                label_selector=self.options.selector,
+            )
+            await cache.start()
+            self._caches.append((api_version, kind, cache))
+
+    async def stop(self) -> None:
+        for _, _, cache in self._caches:
+            await cache.stop()
+
+
+async def _metrics_app(agent: Agent, listen: str) -> web.AppRunner:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(agent.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready = agent.reporter.synced.is_set()
+        return web.Response(status=200 if ready else 503, text="ok" if ready else "not synced")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = listen.rpartition(":")
+    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+    return runner
+
+
+@contextlib.asynccontextmanager
+async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
+    registry = build_registry(options.customizations, load_plugins=options.load_plugins)
+    access = load_cluster_access(options.kubeconfig)
+    channel = (
+        grpc.aio.secure_channel(options.server, options.tls.credentials())
+        if options.tls is not None
+        else grpc.aio.insecure_channel(options.server)
+    )
+    async with KubeClient(access, qps=50, burst=100, user_agent="statusagg-agent") as client:
+        agent = Agent(options, client, registry, pb_grpc.StatusAggregatorStub(channel))
+        await agent.start()
+        reporting = asyncio.create_task(agent.reporter.run(), name="reporter")
+        runner = await _metrics_app(agent, options.metrics_listen)
+        try:
+            yield agent
+        finally:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
+            await agent.stop()
+            await runner.cleanup()
+            await channel.close(None)
+
+
+async def run_forever(options: AgentOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_agent(options):
+        log.info(
+            "agent for cluster %s reporting %s to %s",
+            options.cluster,
+            ", ".join(f"{k}.{v}" for v, k in options.kinds),
+            options.server,
+        )
+        await stop.wait()

@@ -1,0 +1,165 @@
+"""Two member clusters, two running agents, one control plane: real API servers throughout."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregator.agent.run import AgentOptions, running_agent
+from aggregator.devcluster import LocalAPIServer
+from aggregator.kube import KubeClient, ResourceType, load_cluster_access
+from aggregator.serve import ServeOptions, running
+from aggregator.service import ServiceSettings
+from tests.helpers import eventually
+
+DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
+NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
+CLUSTERS = ("member-1", "member-2")
+
+
+def deployment(name: str, namespace: str, *, member: bool) -> dict[str, Any]:
+    labels = {"app": name}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if member:
+        metadata["annotations"] = {
+            "work.karmada.io/name": f"{name}-work",
+            "resourcetemplate.karmada.io/generation": "1",
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+            },
+        },
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAPIServer]]:
+    servers = {c: LocalAPIServer(tmp_path_factory.mktemp(c)) for c in CLUSTERS}
+    try:
+        for server in servers.values():
+            server.start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def service_on(apiserver: LocalAPIServer, port: int) -> AsyncIterator[Any]:
+    options = ServeOptions(
+        kubeconfig=apiserver.kubeconfig,
+        listen=f"127.0.0.1:{port}",
+        metrics_listen="127.0.0.1:0",
+        load_plugins=False,
+        settings=ServiceSettings(workers=2, coalesce_delay_s=0.01, min_write_interval_s=0.1),
+    )
+    async with running(options) as svc:
+        yield svc
+
+
+@contextlib.asynccontextmanager
+async def agents_for(members: dict[str, LocalAPIServer], port: int) -> AsyncIterator[list[Any]]:
+    async with contextlib.AsyncExitStack() as stack:
+        running_agents = []
+        for cluster, server in members.items():
+            options = AgentOptions(
+                cluster=cluster,
+                server=f"127.0.0.1:{port}",
+                kinds=[("apps/v1", "Deployment")],
+                kubeconfig=Path(server.kubeconfig),
+                metrics_listen="127.0.0.1:0",
+                load_plugins=False,
+                heartbeat_s=0.2,
+            )
+            running_agents.append(await stack.enter_async_context(running_agent(options)))
+        yield running_agents
+
+
+async def set_member_status(kube: KubeClient, namespace: str, name: str, ready: int) -> None:
+    live = await kube.get(DEPLOYMENTS, namespace, name)
+    status = {
+        "observedGeneration": live["metadata"]["generation"],
+        "replicas": 2,
+        "updatedReplicas": 2,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+    }
+    await kube.replace_status(DEPLOYMENTS, {**live, "status": status})
+
+
+async def test_agents_aggregate_changes_removals_and_service_restart(
+    apiserver: LocalAPIServer,
+    kube: KubeClient,
+    namespace: str,
+    members: dict[str, LocalAPIServer],
+) -> None:
+    await kube.create(DEPLOYMENTS, deployment("app", namespace, member=False))
+    member_clients = {
+        c: KubeClient(load_cluster_access(s.kubeconfig), qps=0) for c, s in members.items()
+    }
+    try:
+        for client in member_clients.values():
+            await client.create(NAMESPACES, {"metadata": {"name": namespace}})
+            await client.create(DEPLOYMENTS, deployment("app", namespace, member=True))
+            await set_member_status(client, namespace, "app", ready=1)
+
+        async def template_status() -> dict[str, Any]:
+            return (await kube.get(DEPLOYMENTS, namespace, "app")).get("status", {})
+
+        async def status_is(**want: int) -> dict[str, Any] | None:
+            status = await template_status()
+            return status if all(status.get(k, 0) == v for k, v in want.items()) else None
+
+        port = free_port()
+        async with service_on(apiserver, port), agents_for(members, port) as agents:
+            await eventually(lambda: status_is(replicas=4, readyReplicas=2, observedGeneration=1))
+            # one member's status changes
+            await set_member_status(member_clients["member-2"], namespace, "app", ready=2)
+            await eventually(lambda: status_is(replicas=4, readyReplicas=3))
+            # deleted in one member: that cluster's item is removed
+            await member_clients["member-1"].delete(DEPLOYMENTS, namespace, "app")
+            await eventually(lambda: status_is(replicas=2, readyReplicas=2))
+            epoch_before = agents[0].reporter.epoch
+            assert epoch_before
+
+        # the service restarts (new epoch, empty store); the agents keep running
+        await kube.replace_status(
+            DEPLOYMENTS, {**(await kube.get(DEPLOYMENTS, namespace, "app")), "status": {}}
+        )
+        async with agents_for(members, port) as agents:
+            async with service_on(apiserver, port) as svc:
+                await eventually(lambda: status_is(replicas=2, readyReplicas=2))
+                assert all(a.reporter.epoch == svc.service.epoch for a in agents)
+            async with service_on(apiserver, port) as svc:
+
+                async def resynced() -> bool:
+                    # member-2's item is back: the agents noticed the epoch and called Sync
+                    return len(svc.service.store) == 1 and all(
+                        a.reporter.epoch == svc.service.epoch for a in agents
+                    )
+
+                await eventually(resynced)
+                await set_member_status(member_clients["member-2"], namespace, "app", ready=0)
+                await eventually(lambda: status_is(replicas=2, readyReplicas=0))
+    finally:
+        for client in member_clients.values():
+            await client.close()
