@@ -34,11 +34,13 @@ def _add(
 ) -> None:
     env_value = _env(flag)
     value = kind(env_value) if env_value is not None else default
+    switch: dict[str, Any] = {"nargs": "?", "const": True} if kind is _flag else {}
     parser.add_argument(
         f"--{flag}",
         type=kind,
         default=value,
         help=f"{help} (env STATUSAGG_{flag.upper().replace('-', '_')}; default %(default)s)",
+        **switch,
     )
 
 

@@ -176,6 +176,7 @@ class LocalAPIServer:
             return self
         binary = self._binary or build()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig.unlink(missing_ok=True)  # left behind by a killed run; it means "ready"
         args = [str(binary), f"--data-dir={self.data_dir}", f"--port={self.port}"]
         if self.extra_args:
             args += ["--", *self.extra_args]
