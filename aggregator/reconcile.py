@@ -11,7 +11,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from aggregator.events import EventRecorder
-from aggregator.kube.client import Conflict, NotFound, Obj
+from aggregator.kube.client import ApiError, Conflict, NotFound, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import ResourceKey
 from aggregator.normalize import comparable, comparable_status, normalize, normalized_status
@@ -152,11 +152,21 @@ class Reconciler:
             self._finish(state, LastWrite("failed", reason))
             self.recorder.record(cached, "Warning", FAILED, lambda: reason)
             return
-        except Exception as exc:
+        except ApiError as exc:
             reason = str(exc)
+            if exc.status in (400, 422):
+                # the API server refuses this status (e.g. out of range for its schema):
+                # retrying the same inputs cannot help; new reports enqueue the key again
+                log.warning("the API server rejected the status of %s: %s", key, reason)
+                self._finish(state, LastWrite("failed", f"rejected by the API server: {reason}"))
+                self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+                return
             state.last_write = LastWrite("failed", reason)
             if isinstance(exc, Conflict):  # attempts ran out
                 self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+            raise
+        except Exception as exc:
+            state.last_write = LastWrite("failed", str(exc))
             raise
         if outcome.result is Result.NOT_FOUND:
             self._finish(state, LastWrite("not-found", "template was deleted"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 _T = TypeVar("_T")
@@ -11,6 +12,19 @@ _CONTAINERS = frozenset({dict, list, tuple})
 def clone(value: _T) -> _T:
     """Deep copy of JSON-shaped data; several times faster than copy.deepcopy."""
     return cast(_T, _clone(value))
+
+
+def object_label(obj: Mapping[str, Any]) -> str:
+    """`Kind(namespace/name)`, naming an object in messages."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = meta.get("name", "")
+    namespace = meta.get("namespace")
+    return (
+        f"{obj.get('kind', '?')}({namespace}/{name})"
+        if namespace
+        else f"{obj.get('kind', '?')}({name})"
+    )
 
 
 def _clone(value: Any) -> Any:

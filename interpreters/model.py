@@ -42,3 +42,12 @@ class HookInfo:
     operation: Operation
     layer: Layer
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """The hooks one layer offers for one (apiVersion, kind)."""
+
+    aggregate: AggregateFn | None = None
+    reflect: ReflectFn | None = None
+    health: HealthFn | None = None

@@ -7,8 +7,10 @@ from typing import Any
 
 import yaml
 
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _Loader(yaml.SafeLoader):
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
     """SafeLoader without the implicit timestamp type (Go's YAML-to-JSON keeps them strings)."""
 
 

@@ -58,11 +58,9 @@ class Scenario:
         return sum(len(wave.reports) for wave in self.waves)
 
     def preload_wave(self) -> Wave:
-        return Wave(0.0, tuple(Report(r, c, 0) for c in range(self.clusters) for r in self.names))
-
-    @property
-    def names(self) -> range:
-        return range(self.resources)
+        return Wave(
+            0.0, tuple(Report(r, c, 0) for c in range(self.clusters) for r in range(self.resources))
+        )
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,9 @@ class Sizes:
 
 TINY = Sizes("tiny", 3, 20, 3, 0.3, 20, 2.0, 0.5, 20, 60, 40.0, 100, 4_000, 60.0)
 QUICK = Sizes("quick", 3, 300, 4, 0.5, 200, 6.0, 2.0, 200, 1_000, 60.0, 1_000, 100_000, 120.0)
-FULL = Sizes("full", 3, 1_000, 10, 1.0, 1_000, 30.0, 2.0, 1_000, 3_000, 200.0, 3_000, 100_000, 600.0)
+FULL = Sizes(
+    "full", 3, 1_000, 10, 1.0, 1_000, 30.0, 2.0, 1_000, 3_000, 200.0, 3_000, 100_000, 600.0
+)
 
 
 def template_name(resource: int) -> str:

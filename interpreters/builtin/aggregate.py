@@ -15,10 +15,9 @@ from typing import Any
 from ..jsonutil import clone
 from ..model import AggregateFn, Item, JSONObject, Target
 from .fields import (
-    describe,
     format_time,
-    get_bool,
     generation,
+    get_bool,
     get_int,
     get_list,
     get_map,
@@ -34,6 +33,8 @@ from .loadbalancer import merge_ingress
 
 
 def _with_status(template: JSONObject, status: Mapping[str, Any]) -> JSONObject:
+    """A copy of the template with a new status (the old one must have been an object)."""
+    status_of(template)
     result = {key: clone(value) for key, value in template.items() if key != "status"}
     result["status"] = status
     return result
@@ -55,14 +56,13 @@ def _replicated(summed: tuple[str, ...], always: frozenset[str]) -> AggregateFn:
     """
 
     def aggregate(template: JSONObject, items: Sequence[Item]) -> JSONObject:
-        where = describe(template)
-        current = status_of(template, where) or {}
+        current = status_of(template) or {}
         statuses = _statuses(items)
         totals = dict.fromkeys(summed, 0)
-        for path, status in statuses:
+        for path, member in statuses:
             for field in summed:
-                totals[field] += get_int(status, field, path)
-        status = clone(current)
+                totals[field] += get_int(member, field, path)
+        status: dict[str, Any] = clone(dict(current))
         for field, total in totals.items():
             if field in always:
                 status[field] = total
@@ -72,8 +72,8 @@ def _replicated(summed: tuple[str, ...], always: frozenset[str]) -> AggregateFn:
             status,
             "observedGeneration",
             observed_generation(
-                generation(template, where),
-                get_int(current, "observedGeneration", f"{where}.status"),
+                generation(template),
+                get_int(current, "observedGeneration", "status"),
                 statuses,
                 len(items),
             ),
@@ -104,7 +104,9 @@ aggregate_daemon_set = _replicated(
         "updatedNumberScheduled",
         "numberUnavailable",
     ),
-    frozenset({"currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"}),
+    frozenset(
+        {"currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"}
+    ),
 )
 
 
@@ -123,34 +125,29 @@ def _load_balancer_status(ingress: list[dict[str, Any]]) -> dict[str, Any]:
 
 def aggregate_service(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """LoadBalancer Services only: the merged ingress list replaces the whole status."""
-    where = describe(template)
-    if get_str(get_map(template, "spec", where), "type", f"{where}.spec") != "LoadBalancer":
+    if get_str(get_map(template, "spec", ""), "type", "spec") != "LoadBalancer":
         return clone(template)
-    status_of(template, where)
     merged = merge_ingress(_ingress_entries(items), with_ip_mode=True)
     return _with_status(template, _load_balancer_status(merged))
 
 
 def aggregate_ingress(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """The merged ingress list replaces the whole status."""
-    status_of(template, describe(template))
     merged = merge_ingress(_ingress_entries(items), with_ip_mode=False)
     return _with_status(template, _load_balancer_status(merged))
 
 
 def aggregate_job(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """A finished Job (Complete or Failed) is never updated again."""
-    where = describe(template)
-    current = status_of(template, where) or {}
-    if finished_condition(current, f"{where}.status") is not None:
+    current = status_of(template) or {}
+    if finished_condition(current, "status") is not None:
         return clone(template)
     return _with_status(template, aggregate_job_status(current, items))
 
 
 def aggregate_cron_job(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """`active` concatenated; `lastScheduleTime` and `lastSuccessfulTime` the latest."""
-    where = describe(template)
-    status = clone(status_of(template, where) or {})
+    status: dict[str, Any] = clone(dict(status_of(template) or {}))
     active: list[Any] = []
     latest: dict[str, Any] = {"lastScheduleTime": None, "lastSuccessfulTime": None}
     for path, member in _statuses(items):
@@ -202,9 +199,7 @@ def _container_statuses(member: Mapping[str, Any], key: str, path: str) -> list[
 
 
 def aggregate_pod(template: JSONObject, items: Sequence[Item]) -> JSONObject:
-    """Phase precedence Failed > Pending > Running > Succeeded; a member without status is Pending."""
-    where = describe(template)
-    status_of(template, where)
+    """Phase precedence Failed > Pending > Running > Succeeded; no member status is Pending."""
     if not items:
         return clone(template)
     phases: set[str] = set()
@@ -229,7 +224,6 @@ def aggregate_pod(template: JSONObject, items: Sequence[Item]) -> JSONObject:
 
 def aggregate_persistent_volume(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """Phase precedence Failed > Pending > Available > Bound > Released; no status is Pending."""
-    status_of(template, describe(template))
     phases = {
         "Pending"
         if item.get("status") is None
@@ -241,7 +235,6 @@ def aggregate_persistent_volume(template: JSONObject, items: Sequence[Item]) -> 
 
 def aggregate_persistent_volume_claim(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """Bound unless a member is not: Lost wins, else the last non-Bound phase."""
-    status_of(template, describe(template))
     phase = "Bound"
     for path, member in _statuses(items):
         member_phase = get_str(member, "phase", path)
@@ -255,20 +248,22 @@ def aggregate_persistent_volume_claim(template: JSONObject, items: Sequence[Item
 
 def aggregate_pod_disruption_budget(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """Counters summed; disrupted pods keyed `<cluster>/<pod>`; the whole status replaced."""
-    status_of(template, describe(template))
-    totals = dict.fromkeys(("currentHealthy", "desiredHealthy", "expectedPods", "disruptionsAllowed"), 0)
+    totals = dict.fromkeys(
+        ("currentHealthy", "desiredHealthy", "expectedPods", "disruptionsAllowed"), 0
+    )
     disrupted: dict[str, str] = {}
     for item in items:
         member = item.get("status")
         if member is None:
             continue
-        path = f"{item['clusterName']}: status"
+        cluster = item["clusterName"]
+        path = f"{cluster}: status"
         for field in totals:
             totals[field] += get_int(member, field, path)
         for pod, when in get_map(member, "disruptedPods", path).items():
             parsed = parse_time(when, f"{path}.disruptedPods.{pod}")
             if parsed is not None:
-                disrupted[f"{item['clusterName']}/{pod}"] = format_time(parsed)
+                disrupted[f"{cluster}/{pod}"] = format_time(parsed)
     status: dict[str, Any] = {**totals}
     if disrupted:
         status["disruptedPods"] = disrupted
@@ -277,7 +272,6 @@ def aggregate_pod_disruption_budget(template: JSONObject, items: Sequence[Item])
 
 def aggregate_horizontal_pod_autoscaler(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """`currentReplicas` and `desiredReplicas` summed; the whole status replaced."""
-    status_of(template, describe(template))
     current = desired = 0
     for path, member in _statuses(items):
         current += get_int(member, "currentReplicas", path)

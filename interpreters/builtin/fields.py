@@ -13,16 +13,6 @@ from typing import Any
 from ..errors import InterpreterError
 
 
-def describe(obj: Mapping[str, Any]) -> str:
-    """`Kind(namespace/name)` for error messages."""
-    meta = obj.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    name = meta.get("name", "")
-    namespace = meta.get("namespace")
-    where = f"{namespace}/{name}" if namespace else f"{name}"
-    return f"{obj.get('kind', '?')}({where})"
-
-
 def as_int(value: Any, path: str) -> int:
     """An integer field; None is 0, an integral float is accepted, anything else fails."""
     if value is None:
@@ -34,8 +24,16 @@ def as_int(value: Any, path: str) -> int:
     raise InterpreterError(f"{path}: expected an integer, got {_json_type(value)} {value!r}")
 
 
+def join(path: str, key: str) -> str:
+    """The path of `key` inside the object at `path` ("" is the top-level object)."""
+    return f"{path}.{key}" if path else key
+
+
 def get_int(obj: Mapping[str, Any], key: str, path: str) -> int:
-    return as_int(obj.get(key), f"{path}.{key}")
+    value = obj.get(key)
+    if type(value) is int:
+        return value
+    return as_int(value, join(path, key))
 
 
 def get_str(obj: Mapping[str, Any], key: str, path: str) -> str:
@@ -44,7 +42,9 @@ def get_str(obj: Mapping[str, Any], key: str, path: str) -> str:
         return ""
     if isinstance(value, str):
         return value
-    raise InterpreterError(f"{path}.{key}: expected a string, got {_json_type(value)} {value!r}")
+    raise InterpreterError(
+        f"{join(path, key)}: expected a string, got {_json_type(value)} {value!r}"
+    )
 
 
 def get_bool(obj: Mapping[str, Any], key: str, path: str) -> bool:
@@ -53,7 +53,9 @@ def get_bool(obj: Mapping[str, Any], key: str, path: str) -> bool:
         return False
     if isinstance(value, bool):
         return value
-    raise InterpreterError(f"{path}.{key}: expected a boolean, got {_json_type(value)} {value!r}")
+    raise InterpreterError(
+        f"{join(path, key)}: expected a boolean, got {_json_type(value)} {value!r}"
+    )
 
 
 def get_map(obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
@@ -63,7 +65,7 @@ def get_map(obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         return {}
     if isinstance(value, Mapping):
         return value
-    raise InterpreterError(f"{path}.{key}: expected an object, got {_json_type(value)}")
+    raise InterpreterError(f"{join(path, key)}: expected an object, got {_json_type(value)}")
 
 
 def get_list(obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
@@ -72,7 +74,7 @@ def get_list(obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
         return []
     if isinstance(value, list):
         return value
-    raise InterpreterError(f"{path}.{key}: expected a list, got {_json_type(value)}")
+    raise InterpreterError(f"{join(path, key)}: expected a list, got {_json_type(value)}")
 
 
 def get_maps(obj: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, Any]]:
@@ -80,20 +82,21 @@ def get_maps(obj: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, A
     values = get_list(obj, key, path)
     for index, value in enumerate(values):
         if not isinstance(value, Mapping):
-            raise InterpreterError(f"{path}.{key}[{index}]: expected an object")
+            raise InterpreterError(f"{join(path, key)}[{index}]: expected an object")
     return values
 
 
-def status_of(obj: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """`.status` of an object, None when absent."""
     status = obj.get("status")
     if status is None or isinstance(status, Mapping):
         return status
-    raise InterpreterError(f"{path}: status must be an object, got {_json_type(status)}")
+    raise InterpreterError(f"status must be an object, got {_json_type(status)}")
 
 
-def generation(obj: Mapping[str, Any], path: str) -> int:
-    return get_int(get_map(obj, "metadata", path), "generation", f"{path}.metadata")
+def generation(obj: Mapping[str, Any]) -> int:
+    """`metadata.generation` (0 when unset)."""
+    return get_int(get_map(obj, "metadata", ""), "generation", "metadata")
 
 
 def set_omitempty(status: dict[str, Any], key: str, value: int) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InterpreterError
-from .fields import describe, get_int, get_map
+from .fields import get_int, get_map
 
 TEMPLATE_GENERATION_ANNOTATION = "resourcetemplate.karmada.io/generation"
 _INT64 = re.compile(r"[+-]?[0-9]+")
@@ -26,33 +26,32 @@ def observed_generation(
     member_statuses: list[tuple[str, Mapping[str, Any]]],
     item_count: int,
 ) -> int:
-    """The federated observedGeneration, given the statuses of the items that have one."""
+    """The federated observedGeneration from `(path, status)` of the items that have a status."""
     caught_up = sum(
         1
-        for cluster, status in member_statuses
-        if get_int(status, "observedGeneration", cluster) >= get_int(status, "generation", cluster)
-        and get_int(status, "resourceTemplateGeneration", cluster) >= template_generation
+        for path, status in member_statuses
+        if get_int(status, "observedGeneration", path) >= get_int(status, "generation", path)
+        and get_int(status, "resourceTemplateGeneration", path) >= template_generation
     )
     return template_generation if caught_up == item_count else current
 
 
 def federated_generation(obj: Mapping[str, Any]) -> dict[str, int]:
     """`generation` and `resourceTemplateGeneration` of a member object (zeros omitted)."""
-    where = describe(obj)
-    meta = get_map(obj, "metadata", where)
-    annotations = get_map(meta, "annotations", f"{where}.metadata")
+    meta = get_map(obj, "metadata", "")
+    annotations = get_map(meta, "annotations", "metadata")
     raw = annotations.get(TEMPLATE_GENERATION_ANNOTATION)
     if raw is None:
         raise InterpreterError(
-            f"{where}: annotation {TEMPLATE_GENERATION_ANNOTATION} is missing; "
+            f"annotation {TEMPLATE_GENERATION_ANNOTATION} is missing; "
             "it must hold the template generation the member was built from"
         )
     if not isinstance(raw, str) or not _INT64.fullmatch(raw) or not -(2**63) <= int(raw) < 2**63:
         raise InterpreterError(
-            f"{where}: annotation {TEMPLATE_GENERATION_ANNOTATION}={raw!r} is not an integer"
+            f"annotation {TEMPLATE_GENERATION_ANNOTATION}={raw!r} is not an integer"
         )
     result: dict[str, int] = {}
-    member_generation = get_int(meta, "generation", f"{where}.metadata")
+    member_generation = get_int(meta, "generation", "metadata")
     if member_generation:
         result["generation"] = member_generation
     if int(raw):

@@ -6,26 +6,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import HealthFn, JSONObject, Target
-from .fields import as_int, describe, generation, get_int, get_map, get_maps, get_str, status_of
+from .fields import as_int, generation, get_int, get_map, get_maps, get_str, status_of
 
 
-def _parts(obj: JSONObject) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
-    where = describe(obj)
-    return where, get_map(obj, "spec", where), status_of(obj, where) or {}
+def _parts(obj: JSONObject) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    return get_map(obj, "spec", ""), status_of(obj) or {}
 
 
-def _desired_replicas(spec: Mapping[str, Any], where: str) -> int | None:
+def _desired_replicas(spec: Mapping[str, Any]) -> int | None:
     value = spec.get("replicas")
-    return None if value is None else as_int(value, f"{where}.spec.replicas")
+    return None if value is None else as_int(value, "spec.replicas")
 
 
 def health_workload(obj: JSONObject) -> bool:
     """Observed its generation, every desired replica updated, every updated one available."""
-    where, spec, status = _parts(obj)
-    path = f"{where}.status"
-    if get_int(status, "observedGeneration", path) != generation(obj, where):
+    spec, status = _parts(obj)
+    path = "status"
+    if get_int(status, "observedGeneration", path) != generation(obj):
         return False
-    desired = _desired_replicas(spec, where)
+    desired = _desired_replicas(spec)
     updated = get_int(status, "updatedReplicas", path)
     if desired is not None and updated < desired:
         return False
@@ -33,18 +32,18 @@ def health_workload(obj: JSONObject) -> bool:
 
 
 def health_replica_set(obj: JSONObject) -> bool:
-    where, spec, status = _parts(obj)
-    path = f"{where}.status"
-    if get_int(status, "observedGeneration", path) != generation(obj, where):
+    spec, status = _parts(obj)
+    path = "status"
+    if get_int(status, "observedGeneration", path) != generation(obj):
         return False
-    desired = _desired_replicas(spec, where)
+    desired = _desired_replicas(spec)
     return desired is None or get_int(status, "availableReplicas", path) >= desired
 
 
 def health_daemon_set(obj: JSONObject) -> bool:
-    where, _, status = _parts(obj)
-    path = f"{where}.status"
-    if get_int(status, "observedGeneration", path) != generation(obj, where):
+    _, status = _parts(obj)
+    path = "status"
+    if get_int(status, "observedGeneration", path) != generation(obj):
         return False
     updated = get_int(status, "updatedNumberScheduled", path)
     if updated < get_int(status, "desiredNumberScheduled", path):
@@ -55,33 +54,31 @@ def health_daemon_set(obj: JSONObject) -> bool:
 def _has_ingress_address(status: Mapping[str, Any], path: str) -> bool:
     load_balancer = get_map(status, "loadBalancer", path)
     entries = get_maps(load_balancer, "ingress", f"{path}.loadBalancer")
-    return any(
-        get_str(entry, "hostname", path) or get_str(entry, "ip", path) for entry in entries
-    )
+    return any(get_str(entry, "hostname", path) or get_str(entry, "ip", path) for entry in entries)
 
 
 def health_service(obj: JSONObject) -> bool:
     """Healthy unless a LoadBalancer Service has no ingress address yet."""
-    where, spec, status = _parts(obj)
-    if get_str(spec, "type", f"{where}.spec") != "LoadBalancer":
+    spec, status = _parts(obj)
+    if get_str(spec, "type", "spec") != "LoadBalancer":
         return True
-    return _has_ingress_address(status, f"{where}.status")
+    return _has_ingress_address(status, "status")
 
 
 def health_ingress(obj: JSONObject) -> bool:
-    where, _, status = _parts(obj)
-    return _has_ingress_address(status, f"{where}.status")
+    _, status = _parts(obj)
+    return _has_ingress_address(status, "status")
 
 
 def health_persistent_volume_claim(obj: JSONObject) -> bool:
-    where, _, status = _parts(obj)
-    return get_str(status, "phase", f"{where}.status") == "Bound"
+    _, status = _parts(obj)
+    return get_str(status, "phase", "status") == "Bound"
 
 
 def health_pod(obj: JSONObject) -> bool:
     """Succeeded, or Running with the Ready condition True."""
-    where, _, status = _parts(obj)
-    path = f"{where}.status"
+    _, status = _parts(obj)
+    path = "status"
     phase = get_str(status, "phase", path)
     if phase == "Succeeded":
         return True
@@ -94,8 +91,8 @@ def health_pod(obj: JSONObject) -> bool:
 
 
 def health_pod_disruption_budget(obj: JSONObject) -> bool:
-    where, _, status = _parts(obj)
-    path = f"{where}.status"
+    _, status = _parts(obj)
+    path = "status"
     return get_int(status, "currentHealthy", path) >= get_int(status, "desiredHealthy", path)
 
 

@@ -34,10 +34,7 @@ def merge_ingress(
                     _optional_str(port, "error", where),
                 )
             )
-    return [
-        _entry_json(key, ports_by_key[key])
-        for key in sorted(ports_by_key, key=_entry_order)
-    ]
+    return [_entry_json(key, ports_by_key[key]) for key in sorted(ports_by_key, key=_entry_order)]
 
 
 def _entry_order(key: _Key) -> tuple[bool, str, str, bool, str]:

@@ -14,7 +14,6 @@ from typing import Any
 from ..jsonutil import clone
 from ..model import JSONObject, ReflectFn, Target
 from .fields import (
-    describe,
     format_time,
     get_int,
     get_map,
@@ -36,13 +35,12 @@ def _counters(
     """
 
     def reflect(obj: JSONObject) -> JSONObject | None:
-        where = describe(obj)
-        status = status_of(obj, where)
+        status = status_of(obj)
         if status is None:
             return None
         result: JSONObject = {}
         for field in fields:
-            value = get_int(status, field, f"{where}.status")
+            value = get_int(status, field, "status")
             if field in always:
                 result[field] = value
             else:
@@ -92,35 +90,35 @@ reflect_daemon_set = _counters(
         "numberUnavailable",
         "observedGeneration",
     ),
-    frozenset({"currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady"}),
+    frozenset(
+        {"currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady"}
+    ),
 )
 
 
 def reflect_whole_status(obj: JSONObject) -> JSONObject | None:
     """The whole `.status` (the default for kinds without a reflect hook)."""
-    status = status_of(obj, describe(obj))
+    status = status_of(obj)
     return None if status is None else clone(dict(status))
 
 
 def reflect_service(obj: JSONObject) -> JSONObject | None:
     """Only LoadBalancer Services report, and only `loadBalancer`."""
-    where = describe(obj)
-    if get_str(get_map(obj, "spec", where), "type", f"{where}.spec") != "LoadBalancer":
+    if get_str(get_map(obj, "spec", ""), "type", "spec") != "LoadBalancer":
         return None
-    status = status_of(obj, where)
+    status = status_of(obj)
     if status is None:
         return None
-    load_balancer = get_map(status, "loadBalancer", f"{where}.status")
-    ingress = get_maps(load_balancer, "ingress", f"{where}.status.loadBalancer")
+    load_balancer = get_map(status, "loadBalancer", "status")
+    ingress = get_maps(load_balancer, "ingress", "status.loadBalancer")
     return {"loadBalancer": {"ingress": clone(ingress)} if ingress else {}}
 
 
 def reflect_job(obj: JSONObject) -> JSONObject | None:
-    where = describe(obj)
-    status = status_of(obj, where)
+    status = status_of(obj)
     if status is None:
         return None
-    path = f"{where}.status"
+    path = "status"
     result: JSONObject = {}
     conditions = get_maps(status, "conditions", path)
     if conditions:
@@ -135,11 +133,10 @@ def reflect_job(obj: JSONObject) -> JSONObject | None:
 
 
 def reflect_pod_disruption_budget(obj: JSONObject) -> JSONObject | None:
-    where = describe(obj)
-    status = status_of(obj, where)
+    status = status_of(obj)
     if status is None:
         return None
-    path = f"{where}.status"
+    path = "status"
     result: JSONObject = {
         field: get_int(status, field, path)
         for field in ("disruptionsAllowed", "expectedPods", "desiredHealthy", "currentHealthy")
@@ -151,11 +148,10 @@ def reflect_pod_disruption_budget(obj: JSONObject) -> JSONObject | None:
 
 
 def reflect_horizontal_pod_autoscaler(obj: JSONObject) -> JSONObject | None:
-    where = describe(obj)
-    status = status_of(obj, where)
+    status = status_of(obj)
     if status is None:
         return None
-    path = f"{where}.status"
+    path = "status"
     result: JSONObject = {"desiredReplicas": get_int(status, "desiredReplicas", path)}
     set_omitempty(result, "currentReplicas", get_int(status, "currentReplicas", path))
     return result

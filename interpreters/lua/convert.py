@@ -53,8 +53,6 @@ def _convert(value: Any, depth: int) -> Any:
         if not math.isfinite(value):
             raise InterpreterError(f"cannot encode the number {value} as JSON")
         return value
-    if kind is bytes:
-        return value.decode("utf-8", errors="replace")
     if lua51.lua_type(value) != "table":
         raise InterpreterError(f"cannot encode a Lua {lua_type_name(value)} as JSON")
     if depth >= _MAX_DEPTH:

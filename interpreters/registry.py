@@ -1,0 +1,188 @@
+"""The interpreter registry: one lookup table per operation, layers resolved at build time.
+
+Precedence per operation and kind: a user's Lua customization, then Python
+plugins (the first by entry point name), then the built-ins. Kinds with no
+reflect hook anywhere report their whole `.status`, as in Karmada.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .builtin import AGGREGATE, HEALTH, REFLECT, reflect_whole_status
+from .errors import InterpreterError, UnknownKindError
+from .jsonutil import object_label
+from .lua import LuaInterpreter, load_customizations
+from .model import (
+    AggregateFn,
+    HealthFn,
+    HookInfo,
+    Hooks,
+    Item,
+    JSONObject,
+    Layer,
+    Operation,
+    ReflectFn,
+    Target,
+)
+from .plugins import InterpreterPlugin, check_plugin, discover_plugins, plugin_hooks
+
+logger = logging.getLogger("statusagg.interpreters")
+
+_T = TypeVar("_T")
+_ORDER = {operation: index for index, operation in enumerate(Operation)}
+
+
+class Registry:
+    """Resolves and runs the aggregate, reflect and health hooks for a kind."""
+
+    def __init__(self) -> None:
+        self._aggregate: dict[Target, AggregateFn] = {}
+        self._reflect: dict[Target, ReflectFn] = {}
+        self._health: dict[Target, HealthFn] = {}
+        self._sources: dict[tuple[Target, Operation], tuple[Layer, str]] = {}
+
+    def register(self, target: Target, hooks: Hooks, layer: Layer, source: str) -> None:
+        """Add a layer's hooks; a hook replaces one of a lower layer, never one of its own layer."""
+        if hooks.aggregate is not None and self._claim(target, Operation.AGGREGATE, layer, source):
+            self._aggregate[target] = hooks.aggregate
+        if hooks.reflect is not None and self._claim(target, Operation.REFLECT, layer, source):
+            self._reflect[target] = hooks.reflect
+        if hooks.health is not None and self._claim(target, Operation.HEALTH, layer, source):
+            self._health[target] = hooks.health
+
+    def _claim(self, target: Target, operation: Operation, layer: Layer, source: str) -> bool:
+        current = self._sources.get((target, operation))
+        if current is not None and current[0] == layer:
+            logger.warning(
+                "%s for %s %s from %s is shadowed by %s", operation, *target, source, current[1]
+            )
+            return False
+        self._sources[(target, operation)] = (layer, source)
+        return True
+
+    def supports(self, op: Operation, api_version: str, kind: str) -> bool:
+        """Whether `op` has a hook for the kind; reflect always has one."""
+        op = Operation(op)
+        if op is Operation.REFLECT:
+            return True
+        table: Mapping[Target, Any] = self._aggregate if op is Operation.AGGREGATE else self._health
+        return (api_version, kind) in table
+
+    def aggregate(
+        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """A new object: a copy of the template with the status aggregated from the member items.
+
+        Items use Karmada's AggregatedStatusItem JSON shape and are sorted by clusterName here.
+        """
+        target = _target(template, Operation.AGGREGATE)
+        hook = self._aggregate.get(target)
+        if hook is None:
+            raise UnknownKindError(f"no aggregate interpreter for {target[0]} {target[1]}")
+        return _run(Operation.AGGREGATE, template, hook, template, _sorted_items(items))
+
+    def reflect(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The status a member object reports (its whole `.status` for kinds without a hook)."""
+        target = _target(obj, Operation.REFLECT)
+        return _run(Operation.REFLECT, obj, self._reflect.get(target, reflect_whole_status), obj)
+
+    def health(self, obj: dict[str, Any]) -> bool | None:
+        """Whether a member object is healthy; None when no layer has a health hook for it."""
+        target = _target(obj, Operation.HEALTH)
+        hook = self._health.get(target)
+        return None if hook is None else _run(Operation.HEALTH, obj, hook, obj)
+
+    def describe(self) -> list[HookInfo]:
+        """Which layer serves each (apiVersion, kind, operation), sorted."""
+        rows = [
+            HookInfo(target[0], target[1], operation, layer, source)
+            for (target, operation), (layer, source) in self._sources.items()
+        ]
+        rows.append(HookInfo("*", "*", Operation.REFLECT, Layer.BUILTIN, "whole .status"))
+        return sorted(rows, key=lambda row: (row.api_version, row.kind, _ORDER[row.operation]))
+
+
+def build_registry(
+    customizations: Sequence[str | os.PathLike[str]] = (),
+    *,
+    load_plugins: bool = True,
+    plugins: Sequence[InterpreterPlugin] = (),
+    lua_timeout_s: float = 1.0,
+    lua_memory_mb: int = 64,
+) -> Registry:
+    """A registry of built-ins, Python plugins and the given Lua customizations.
+
+    `customizations` are ResourceInterpreterCustomization YAML files or directories.
+    `load_plugins` discovers installed entry points; `plugins` adds plugin objects directly.
+    Raises CustomizationLoadError for a customization that cannot be loaded.
+    """
+    registry = Registry()
+    for target, aggregate in AGGREGATE.items():
+        registry.register(target, Hooks(aggregate=aggregate), Layer.BUILTIN, "builtin")
+    for target, reflect in REFLECT.items():
+        registry.register(target, Hooks(reflect=reflect), Layer.BUILTIN, "builtin")
+    for target, health in HEALTH.items():
+        registry.register(target, Hooks(health=health), Layer.BUILTIN, "builtin")
+    found = discover_plugins() if load_plugins else []
+    found += [(f"plugin {type(plugin).__name__}", plugin) for plugin in plugins]
+    for where, plugin in found:
+        checked = check_plugin(plugin, where)
+        registry.register(
+            (checked.api_version, checked.kind), plugin_hooks(checked, where), Layer.PLUGIN, where
+        )
+    for customization in load_customizations(customizations):
+        interpreter = LuaInterpreter(
+            customization, timeout_s=lua_timeout_s, memory_mb=lua_memory_mb
+        )
+        origins = sorted({script.origin for script in customization.scripts.values()})
+        registry.register(customization.target, interpreter.hooks(), Layer.LUA, ", ".join(origins))
+    return registry
+
+
+def _target(obj: Any, operation: Operation) -> Target:
+    if not isinstance(obj, dict):
+        raise InterpreterError(
+            f"{operation}: the object must be a JSON object, got {type(obj).__name__}"
+        )
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
+        raise InterpreterError(f"{operation}: the object needs string apiVersion and kind")
+    return api_version, kind
+
+
+def _sorted_items(items: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """Validated items sorted by clusterName; a missing clusterName reads as "" as in Go."""
+    checked = list(items)
+    for index, item in enumerate(checked):
+        if not isinstance(item, Mapping):
+            raise InterpreterError(f"item #{index}: expected an object, got {type(item).__name__}")
+        name = item.get("clusterName")
+        if name is None:
+            name = ""
+            checked[index] = {**item, "clusterName": name}
+        elif not isinstance(name, str):
+            raise InterpreterError(f"item #{index}: clusterName must be a string")
+        status = item.get("status")
+        if status is not None and not isinstance(status, Mapping):
+            label = name or f"#{index}"
+            raise InterpreterError(
+                f"item {label}: status must be an object, got {type(status).__name__}"
+            )
+    checked.sort(key=lambda item: item["clusterName"])
+    return checked
+
+
+def _run(operation: Operation, obj: JSONObject, hook: Callable[..., _T], *args: Any) -> _T:
+    """Call a hook; any failure becomes an InterpreterError naming the object."""
+    try:
+        return hook(*args)
+    except InterpreterError as error:
+        raise InterpreterError(f"{operation} {object_label(obj)}: {error}") from error
+    except Exception as error:
+        raise InterpreterError(
+            f"{operation} {object_label(obj)}: unexpected error: {error!r}"
+        ) from error
