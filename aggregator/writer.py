@@ -20,7 +20,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from aggregator.kube.client import APPLY_PATCH, Conflict, KubeClient, NotFound, Obj
+from aggregator.kube.client import APPLY_PATCH, ApiError, Conflict, KubeClient, NotFound, Obj
 from aggregator.kube.resources import ResourceType
 from aggregator.kube.watchcache import WatchCache
 from aggregator.metrics import Metrics
@@ -135,6 +135,9 @@ class StatusWriter:
                 except NotFound:
                     self._metrics.writes.labels(mode=mode.value, result="not-found").inc()
                     return WriteOutcome(Result.NOT_FOUND, attempts=number)
+                except ApiError:
+                    self._metrics.writes.labels(mode=mode.value, result="error").inc()
+                    raise
                 self._metrics.writes.labels(mode=mode.value, result="ok").inc()
                 cache.put(written)
                 return WriteOutcome(Result.WRITTEN, obj, written, desired, number)
