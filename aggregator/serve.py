@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from aiohttp import web
 from grpc_health.v1 import health_pb2
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aggregator.auth import AuthSettings
 from aggregator.grpc_api import SERVICE_NAME, build_server
+from aggregator.httpserver import split_address, start_http
 from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.metrics import Metrics
@@ -67,38 +66,6 @@ class RunningService:
     metrics_address: str
 
 
-def _split(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host or "0.0.0.0", int(port)
-
-
-async def _metrics_app(service: AggregationService, listen: str) -> tuple[web.AppRunner, str]:
-    async def metrics(_: web.Request) -> web.Response:
-        service.metrics.queue_depth.set(len(service.queue))
-        body = generate_latest(service.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        if service.accepting:
-            return web.Response(text="ok")
-        return web.Response(status=503, text="not accepting")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, port = _split(listen)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
-    return runner, f"{host}:{bound}"
-
-
 @contextlib.asynccontextmanager
 async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
     """Start everything; on exit stop accepting, flush within the grace period, close."""
@@ -113,7 +80,7 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
             enable_reflection=options.reflection,
             auth=options.auth,
         )
-        host, port = _split(options.listen)
+        host, port = split_address(options.listen)
         if options.tls is None:
             bound = server.add_insecure_port(f"{host}:{port}")
         else:
@@ -122,7 +89,12 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
         await server.start()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        runner, metrics_address = await _metrics_app(service, options.metrics_listen)
+        runner, metrics_address = await start_http(
+            options.metrics_listen,
+            metrics.registry,
+            lambda: service.accepting,
+            before_scrape=lambda: metrics.queue_depth.set(len(service.queue)),
+        )
         try:
             yield RunningService(service, f"{host}:{bound}", metrics_address)
         finally:

@@ -133,9 +133,14 @@ class AggregationService:
 
     # ingest -----------------------------------------------------------------------------
 
-    def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
-        """Validate and store a batch; each item gets its own result."""
-        results: list[ItemResult] = []
+    def _validate(
+        self, raw_items: Sequence[RawItem], cluster: str | None = None
+    ) -> tuple[list[ItemResult | None], list[MemberItem]]:
+        """Validate a batch: a result per rejected item (None where valid) and the valid items.
+
+        With ``cluster`` every item must belong to it (a Sync)."""
+        results: list[ItemResult | None] = []
+        valid: list[MemberItem] = []
         seen: set[tuple[ResourceKey, str]] = set()
         for raw in raw_items:
             try:
@@ -143,51 +148,47 @@ class AggregationService:
             except Rejected as exc:
                 results.append(self._rejected(str(exc)))
                 continue
-            ident = (item.key, item.cluster)
-            if ident in seen:
+            if cluster is not None and item.cluster != cluster:
+                reason = f"item of cluster {item.cluster!r} in a Sync of {cluster!r}"
+                results.append(self._rejected(reason))
+                continue
+            if (item.key, item.cluster) in seen:
                 results.append(self._rejected("duplicate item for this resource and cluster"))
                 continue
-            seen.add(ident)
+            seen.add((item.key, item.cluster))
+            results.append(None)
+            valid.append(item)
+        return results, valid
+
+    def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """Validate and store a batch; each item gets its own result."""
+        results, valid = self._validate(raw_items)
+        valid_items = iter(valid)
+        for index, result in enumerate(results):
+            if result is not None:
+                continue
+            item = next(valid_items)
             outcome = self.store.put(item)
             if outcome is Outcome.STALE:
                 self.metrics.reports.labels(result="stale", reason="").inc()
-                results.append(ItemResult("stale", "an equal or newer sequence is stored"))
+                results[index] = ItemResult("stale", "an equal or newer sequence is stored")
                 continue
             self.metrics.reports.labels(result="accepted", reason="").inc()
-            results.append(ACCEPTED)
+            results[index] = ACCEPTED
             if outcome is Outcome.CHANGED:
                 self._enqueue(item.key, item.received_at)
         self.metrics.items_stored.set(len(self.store))
-        return results
+        return [r or ACCEPTED for r in results]
 
     def sync(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Replace the whole state of ``cluster`` with the valid items of ``raw_items``."""
-        results: list[ItemResult] = []
-        valid: list[MemberItem] = []
-        seen: set[ResourceKey] = set()
-        for raw in raw_items:
-            try:
-                item = self.validator.validate(raw)
-            except Rejected as exc:
-                results.append(self._rejected(str(exc)))
-                continue
-            if item.cluster != cluster:
-                results.append(
-                    self._rejected(f"item of cluster {item.cluster!r} in a Sync of {cluster!r}")
-                )
-                continue
-            if item.key in seen:
-                results.append(self._rejected("duplicate item for this resource and cluster"))
-                continue
-            seen.add(item.key)
-            valid.append(item)
-            self.metrics.reports.labels(result="accepted", reason="").inc()
-            results.append(ACCEPTED)
+        results, valid = self._validate(raw_items, cluster)
+        self.metrics.reports.labels(result="accepted", reason="").inc(len(valid))
         now = time.monotonic()
         for key in self.store.replace_cluster(cluster, valid):
             self._enqueue(key, now)
         self.metrics.items_stored.set(len(self.store))
-        return results
+        return [r or ACCEPTED for r in results]
 
     def _rejected(self, reason: str) -> ItemResult:
         self.metrics.reports.labels(result="rejected", reason=_reason_label(reason)).inc()

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aggregator.agent.items import member_item, removal_item
 from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.httpserver import start_http
 from aggregator.kube.client import KubeClient, Obj
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.watchcache import ObjectKey, WatchCache
@@ -143,31 +142,6 @@ class Agent:
             await cache.stop()
 
 
-async def _metrics_app(agent: Agent, listen: str) -> web.AppRunner:
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(agent.metrics.registry),
-            headers={"Content-Type": CONTENT_TYPE_LATEST},
-        )
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        ready = agent.reporter.synced.is_set()
-        return web.Response(status=200 if ready else 503, text="ok" if ready else "not synced")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, _, port = listen.rpartition(":")
-    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
-    return runner
-
-
 @contextlib.asynccontextmanager
 async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
     registry = build_registry(options.customizations, load_plugins=options.load_plugins)
@@ -181,7 +155,9 @@ async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
         agent = Agent(options, client, registry, pb_grpc.StatusAggregatorStub(channel))
         await agent.start()
         reporting = asyncio.create_task(agent.reporter.run(), name="reporter")
-        runner = await _metrics_app(agent, options.metrics_listen)
+        runner, _ = await start_http(
+            options.metrics_listen, agent.metrics.registry, agent.reporter.synced.is_set
+        )
         try:
             yield agent
         finally:
