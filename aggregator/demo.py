@@ -21,33 +21,14 @@ import grpc
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer
+from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
-from aggregator.kube.resources import ResourceType
+from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
 NAMESPACE = "demo"
 REPLICAS = 3
-
-
-def _deployment(name: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": REPLICAS,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-            },
-        },
-    }
 
 
 def _member_status(cluster: str, name: str, ready: int, sequence: int) -> pb.MemberStatus:
@@ -151,7 +132,7 @@ async def _demo(server: LocalAPIServer, clusters: int, resources: int, duration:
     async with KubeClient(load_cluster_access(server.kubeconfig), qps=0) as kube:
         await kube.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
         for name in names:
-            await kube.create(DEPLOYMENTS, _deployment(name))
+            await kube.create(DEPLOYMENTS, sample_deployment(name, NAMESPACE, REPLICAS))
         options = ServeOptions(
             kubeconfig=server.kubeconfig, listen="127.0.0.1:0", metrics_listen="127.0.0.1:0"
         )

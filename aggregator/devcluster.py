@@ -22,12 +22,36 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import yaml
 
 KUBERNETES_VERSION = "v1.36.4"
 MODULE_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local-apiserver"
 _SOURCES = ("go.mod", "go.sum", "main.go")
+
+
+def sample_deployment(
+    name: str, namespace: str, replicas: int = 1, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A minimal Deployment manifest for demos, benchmarks and tests."""
+    labels = {"app": name}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+            },
+        },
+    }
 
 
 class DevClusterError(RuntimeError):

@@ -21,12 +21,11 @@ from typing import Any
 
 from aggregator.kube.client import ApiError, KubeClient
 from aggregator.kube.ratelimit import TokenBucket
-from aggregator.kube.resources import ResourceType
+from aggregator.kube.resources import EVENTS
 from aggregator.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
 COMPONENT = "statusagg"
 
 

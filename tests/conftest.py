@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType, load_cluster_access
-
-NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
+from aggregator.kube import KubeClient, load_cluster_access
+from aggregator.kube.resources import NAMESPACES
 
 
 @pytest.fixture(scope="session")

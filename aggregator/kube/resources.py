@@ -32,6 +32,11 @@ class ResourceType:
         return f"{self.collection_path(namespace if self.namespaced else None)}/{name}"
 
 
+NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
+EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
+DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
+
+
 def split_api_version(api_version: str) -> tuple[str, str]:
     """``apps/v1`` -> (``apps``, ``v1``); ``v1`` -> (``""``, ``v1``)."""
     group, _, version = api_version.rpartition("/")

@@ -11,38 +11,18 @@ from typing import Any
 import pytest
 
 from aggregator.agent.run import AgentOptions, running_agent
-from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType, load_cluster_access
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube import KubeClient, load_cluster_access
+from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
 from aggregator.service import ServiceSettings
 from tests.helpers import eventually
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
+MEMBER_ANNOTATIONS = {
+    "work.karmada.io/name": "app-work",
+    "resourcetemplate.karmada.io/generation": "1",
+}
 CLUSTERS = ("member-1", "member-2")
-
-
-def deployment(name: str, namespace: str, *, member: bool) -> dict[str, Any]:
-    labels = {"app": name}
-    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-    if member:
-        metadata["annotations"] = {
-            "work.karmada.io/name": f"{name}-work",
-            "resourcetemplate.karmada.io/generation": "1",
-        }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata,
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
 
 
 def free_port() -> int:
@@ -112,14 +92,16 @@ async def test_agents_aggregate_changes_removals_and_service_restart(
     namespace: str,
     members: dict[str, LocalAPIServer],
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("app", namespace, member=False))
+    await kube.create(DEPLOYMENTS, sample_deployment("app", namespace, replicas=2))
     member_clients = {
         c: KubeClient(load_cluster_access(s.kubeconfig), qps=0) for c, s in members.items()
     }
     try:
         for client in member_clients.values():
             await client.create(NAMESPACES, {"metadata": {"name": namespace}})
-            await client.create(DEPLOYMENTS, deployment("app", namespace, member=True))
+            await client.create(
+                DEPLOYMENTS, sample_deployment("app", namespace, 2, MEMBER_ANNOTATIONS)
+            )
             await set_member_status(client, namespace, "app", ready=1)
 
         async def template_status() -> dict[str, Any]:

@@ -11,32 +11,13 @@ from pathlib import Path
 import pytest
 
 from aggregator import devcluster
-from aggregator.devcluster import DevClusterError, LocalAPIServer
-from aggregator.kube import Conflict, KubeClient, ResourceType, load_cluster_access
-
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
-
-
-def deployment(name: str, namespace: str, replicas: int = 2) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
+from aggregator.devcluster import DevClusterError, LocalAPIServer, sample_deployment
+from aggregator.kube import Conflict, KubeClient, load_cluster_access
+from aggregator.kube.resources import DEPLOYMENTS, EVENTS
 
 
 async def test_status_write_checks_resource_version(kube: KubeClient, namespace: str) -> None:
-    created = await kube.create(DEPLOYMENTS, deployment("web", namespace))
+    created = await kube.create(DEPLOYMENTS, sample_deployment("web", namespace, replicas=2))
     stale = dict(created)
 
     fresh = {**created, "status": {"replicas": 2, "readyReplicas": 1}, "spec": {"replicas": 9}}
@@ -55,7 +36,7 @@ async def test_status_write_checks_resource_version(kube: KubeClient, namespace:
 async def test_list_then_watch_sees_status_change_and_bookmarks(
     kube: KubeClient, namespace: str
 ) -> None:
-    created = await kube.create(DEPLOYMENTS, deployment("watched", namespace))
+    created = await kube.create(DEPLOYMENTS, sample_deployment("watched", namespace))
     listing = await kube.list(DEPLOYMENTS, namespace)
     list_rv = listing["metadata"]["resourceVersion"]
     assert [i["metadata"]["name"] for i in listing["items"]] == ["watched"]
@@ -78,7 +59,7 @@ async def test_list_then_watch_sees_status_change_and_bookmarks(
 
 
 async def test_watch_with_bookmarks_receives_a_bookmark(kube: KubeClient, namespace: str) -> None:
-    await kube.create(DEPLOYMENTS, deployment("marked", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("marked", namespace))
     listing = await kube.list(DEPLOYMENTS, namespace)
     bookmarks = [
         event["object"]
@@ -99,7 +80,7 @@ async def test_watch_with_bookmarks_receives_a_bookmark(kube: KubeClient, namesp
 
 
 async def test_event_on_object_version_reads_back(kube: KubeClient, namespace: str) -> None:
-    created = await kube.create(DEPLOYMENTS, deployment("evented", namespace))
+    created = await kube.create(DEPLOYMENTS, sample_deployment("evented", namespace))
     meta = created["metadata"]
     event = {
         "metadata": {"name": "evented.probe", "namespace": namespace},
@@ -141,7 +122,7 @@ async def test_restart_keeps_data_and_two_instances_run_at_once(
         assert apiserver.running
         assert second.running
         async with KubeClient(load_cluster_access(second.kubeconfig), qps=0) as client:
-            await client.create(DEPLOYMENTS, deployment("durable", "default"))
+            await client.create(DEPLOYMENTS, sample_deployment("durable", "default"))
         port = second.port
         second.stop()
         assert not second.running

@@ -11,40 +11,21 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType, load_cluster_access
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube import KubeClient, load_cluster_access
+from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
 from aggregator.service import ServiceSettings
 from tests.helpers import eventually
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
 CLUSTERS = ("a", "b", "c")
 RESOURCES = 30
-
-
-def template(name: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "faults"},
-        "spec": {
-            "replicas": 9,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
 
 
 class Fleet:
@@ -128,7 +109,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[LocalAPIServer, KubeCli
         async with KubeClient(load_cluster_access(server.kubeconfig), qps=0) as kube:
             await kube.create(NAMESPACES, {"metadata": {"name": "faults"}})
             for i in range(RESOURCES):
-                await kube.create(DEPLOYMENTS, template(f"app-{i:02d}"))
+                await kube.create(DEPLOYMENTS, sample_deployment(f"app-{i:02d}", "faults", 9))
             yield server, kube
     finally:
         server.cleanup()

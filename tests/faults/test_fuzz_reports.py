@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 import pytest
@@ -15,32 +14,15 @@ from hypothesis import strategies as st
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube import KubeClient
+from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
 from tests.helpers import eventually
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
 INT64 = 2**63 - 1
 CASES = {"examples": 0}
-
-
-def deployment(name: str, namespace: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "m", "image": "busybox"}]},
-            },
-        },
-    }
 
 
 json_values = st.recursive(
@@ -114,7 +96,7 @@ async def test_hostile_batches_never_hurt_the_service(
     kube: KubeClient, namespace: str, fuzz_service: RunningService
 ) -> None:
     for name in ("fuzz-a", "fuzz-b", "healthy"):
-        await kube.create(DEPLOYMENTS, deployment(name, namespace))
+        await kube.create(DEPLOYMENTS, sample_deployment(name, namespace))
     loop = asyncio.get_running_loop()
     async with grpc.aio.insecure_channel(fuzz_service.address) as channel:
         stub = pb_grpc.StatusAggregatorStub(channel)

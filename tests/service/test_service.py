@@ -14,34 +14,16 @@ import pytest
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube import KubeClient
+from aggregator.kube.resources import DEPLOYMENTS, EVENTS
 from aggregator.model import ResourceKey
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
 from aggregator.writer import WriteMode
 from tests.helpers import api_requests, eventually, writes_between
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
 Obj = dict[str, Any]
-
-
-def deployment(name: str, namespace: str, replicas: int = 3) -> Obj:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
 
 
 @dataclass
@@ -157,7 +139,7 @@ async def wait_status(kube: KubeClient, namespace: str, name: str, **expected: i
 async def test_three_clusters_sum_with_event_on_new_version(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("web", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("web", namespace))
     reply = await agent.report(
         agent.item("member-a", namespace, "web", ready(1)),
         agent.item("member-b", namespace, "web", ready(0)),
@@ -195,7 +177,7 @@ async def test_three_clusters_sum_with_event_on_new_version(
 async def test_observed_generation_waits_for_every_member(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    created = await kube.create(DEPLOYMENTS, deployment("gen", namespace))
+    created = await kube.create(DEPLOYMENTS, sample_deployment("gen", namespace))
     await agent.report(
         agent.item("a", namespace, "gen", ready(1)), agent.item("b", namespace, "gen", ready(1))
     )
@@ -233,7 +215,7 @@ async def test_observed_generation_waits_for_every_member(
 async def test_unchanged_reports_make_no_api_requests(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("calm", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("calm", namespace))
     await agent.report(*(agent.item(c, namespace, "calm", ready(1)) for c in ("a", "b", "c")))
     await wait_status(kube, namespace, "calm", readyReplicas=3)
     await idle(svc)
@@ -266,7 +248,7 @@ async def test_unchanged_reports_make_no_api_requests(
 async def test_a_thousand_reports_in_a_second_become_a_handful_of_writes(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("spam", namespace, replicas=1000))
+    await kube.create(DEPLOYMENTS, sample_deployment("spam", namespace, replicas=1000))
     before = await api_requests(kube, "deployments")
     # 1,000 reports, one per RPC, spread over about a second; the last one says 999 ready
     for i in range(1000):
@@ -286,7 +268,7 @@ async def test_conflict_rereads_and_recomputes(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
     """Another writer changes the object between our read and our write."""
-    await kube.create(DEPLOYMENTS, deployment("busy", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("busy", namespace))
     await agent.report(agent.item("a", namespace, "busy", ready(1)))
     await wait_status(kube, namespace, "busy", readyReplicas=1)
     await idle(svc)
@@ -320,7 +302,7 @@ async def test_conflict_rereads_and_recomputes(
 async def test_label_churn_converges_without_retry_storm(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("churn", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("churn", namespace))
     stop = asyncio.Event()
 
     async def churn() -> int:
@@ -350,7 +332,7 @@ async def test_label_churn_converges_without_retry_storm(
 async def test_status_overwritten_by_another_writer_reconverges(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("fixed", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("fixed", namespace))
     await agent.report(
         agent.item("a", namespace, "fixed", ready(1)), agent.item("b", namespace, "fixed", ready(1))
     )
@@ -363,7 +345,7 @@ async def test_status_overwritten_by_another_writer_reconverges(
 async def test_deleted_template_is_quiet_and_recreation_converges(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("gone", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("gone", namespace))
     await agent.report(agent.item("a", namespace, "gone", ready(1)))
     await wait_status(kube, namespace, "gone", readyReplicas=1)
     await idle(svc)
@@ -386,14 +368,14 @@ async def test_deleted_template_is_quiet_and_recreation_converges(
     assert state is not None
     assert state.last_write is not None
     assert state.last_write.outcome == "not-found"
-    await kube.create(DEPLOYMENTS, deployment("gone", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("gone", namespace))
     await wait_status(kube, namespace, "gone", readyReplicas=0, replicas=1)
 
 
 async def test_stale_sequence_is_dropped(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("seq", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("seq", namespace))
     newer = agent.item("a", namespace, "seq", ready(1))
     older = pb.MemberStatus()
     older.CopyFrom(newer)
@@ -413,7 +395,7 @@ async def test_sync_removes_missing_items_and_removed_flag_drops_cluster(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
     for name in ("s1", "s2"):
-        await kube.create(DEPLOYMENTS, deployment(name, namespace))
+        await kube.create(DEPLOYMENTS, sample_deployment(name, namespace))
     await agent.report(
         agent.item("a", namespace, "s1", ready(1)),
         agent.item("a", namespace, "s2", ready(1)),
@@ -434,7 +416,7 @@ async def test_sync_removes_missing_items_and_removed_flag_drops_cluster(
 async def test_bad_items_are_rejected_and_the_rest_is_processed(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("mixed", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("mixed", namespace))
     good = agent.item("a", namespace, "mixed", ready(1))
     cases = {
         "not json": agent.item("b", namespace, "mixed", None, raw_status=b"{nope"),
@@ -461,7 +443,7 @@ async def test_bad_items_are_rejected_and_the_rest_is_processed(
 async def test_get_aggregate_shows_items_aggregate_and_last_write(
     kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("shown", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("shown", namespace))
     await agent.report(
         agent.item("b", namespace, "shown", ready(1)), agent.item("a", namespace, "shown", ready(0))
     )
@@ -496,7 +478,7 @@ async def test_other_write_modes_converge(
         settings=settings,
         load_plugins=False,
     )
-    await kube.create(DEPLOYMENTS, deployment("moded", namespace))
+    await kube.create(DEPLOYMENTS, sample_deployment("moded", namespace))
     async with running(options) as service, grpc.aio.insecure_channel(service.address) as ch:
         agent = Agent(pb_grpc.StatusAggregatorStub(ch))
         await agent.report(agent.item("a", namespace, "moded", {**ready(1), "extra": 5}))
