@@ -84,7 +84,15 @@ def load_customizations(paths: Sequence[str | os.PathLike[str]]) -> list[Customi
 
 def _read(path: Path) -> Iterator[_Document]:
     if path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()):
+        # hidden entries are skipped: a mounted ConfigMap keeps a second copy in "..<timestamp>"
+        files = (
+            p
+            for p in path.rglob("*")
+            if p.suffix in _SUFFIXES
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        for file in sorted(files):
             yield from _read_file(file, strict=False)
     elif path.is_file():
         yield from _read_file(path, strict=True)
