@@ -418,9 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     _agent_parser(sub)
     _get_parser(sub)
     _dev_apiserver_parser(sub)
+    from aggregator.bench import cli as bench_cli
     from interpreters import cli as interpret_cli
 
     interpret_cli.add_parser(sub)
+    bench_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(getattr(args, "log_level", "info")).upper(), logging.INFO),

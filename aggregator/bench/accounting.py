@@ -48,7 +48,7 @@ async def request_counts(client: KubeClient) -> Counter[RequestKey]:
     return counts
 
 
-async def wait_quiet(client: KubeClient, interval_s: float = 0.25, timeout_s: float = 30.0) -> None:
+async def wait_quiet(client: KubeClient, interval_s: float = 0.2, timeout_s: float = 30.0) -> None:
     """Wait until the counters stop moving (background writers such as event recorders done)."""
     deadline = time.monotonic() + timeout_s
     last = await request_counts(client)

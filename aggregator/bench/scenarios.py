@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from aggregator.devcluster import sample_deployment
 from aggregator.model import Health, MemberItem, ResourceKey
 
 API_VERSION = "apps/v1"
@@ -83,8 +84,8 @@ class Sizes:
     timeout_s: float
 
 
-TINY = Sizes("tiny", 3, 20, 3, 0.3, 20, 2.0, 0.5, 20, 60, 40.0, 100, 4_000, 60.0)
-QUICK = Sizes("quick", 3, 300, 4, 0.5, 200, 6.0, 2.0, 200, 1_000, 60.0, 1_000, 100_000, 120.0)
+TINY = Sizes("tiny", 3, 40, 3, 0.2, 20, 1.0, 0.25, 20, 60, 40.0, 100, 4_000, 60.0)
+QUICK = Sizes("quick", 3, 300, 4, 0.5, 200, 4.0, 1.5, 200, 1_000, 60.0, 1_000, 100_000, 120.0)
 FULL = Sizes(
     "full", 3, 1_000, 10, 1.0, 1_000, 30.0, 2.0, 1_000, 3_000, 200.0, 3_000, 100_000, 600.0
 )
@@ -99,21 +100,7 @@ def cluster_name(cluster: int) -> str:
 
 
 def template(namespace: str, resource: int) -> Obj:
-    name = template_name(resource)
-    labels = {"app": name}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": REPLICAS,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-            },
-        },
-    }
+    return sample_deployment(template_name(resource), namespace, REPLICAS)
 
 
 def member_status(version: int) -> Obj:
@@ -128,23 +115,19 @@ def member_status(version: int) -> Obj:
 
 
 @functools.cache
-def member_item(cluster: int, version: int) -> MemberItem:
-    """A report as the service stores it (generation 1 everywhere: every member caught up)."""
-    return MemberItem(
+def aggregated_status_item(cluster: int, version: int) -> Obj:
+    """A report in Karmada's AggregatedStatusItem shape, built as the service builds it from a
+    stored item (generation 1 everywhere: every member caught up). Shared: never mutate it."""
+    item = MemberItem(
         cluster=cluster_name(cluster),
-        key=ResourceKey(API_VERSION, KIND, "", ""),
+        key=ResourceKey(API_VERSION, KIND, "", ""),  # not part of the item's shape
         status=member_status(version),
         health=Health.HEALTHY if version == REPLICAS else Health.UNHEALTHY,
         generation=1,
         observed_generation=1,
         template_generation=1,
     )
-
-
-@functools.cache
-def aggregated_status_item(cluster: int, version: int) -> Obj:
-    """A report in Karmada's AggregatedStatusItem shape (shared, never mutated)."""
-    return member_item(cluster, version).aggregated_status_item()
+    return item.aggregated_status_item()
 
 
 def unchanged(sizes: Sizes) -> Scenario:

@@ -11,20 +11,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aggregator.bench.replay import Replay
 from aggregator.bench.scenarios import Obj, Report, Scenario, aggregated_status_item
 from aggregator.kube.client import ApiError, KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.ratelimit import TokenBucket
-from aggregator.kube.resources import ResourceType
+from aggregator.kube.resources import EVENTS
 from aggregator.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
-EVENTS = ResourceType("", "v1", "Event", "events", namespaced=True)
 
 SyncFn = Callable[[int], Awaitable[None]]
 
@@ -65,6 +63,14 @@ class Strategy(abc.ABC):
 def bench_client(kubeconfig: Path) -> KubeClient:
     """A client without a client-side rate limit: every strategy gets the API server's pace."""
     return KubeClient(load_cluster_access(kubeconfig), qps=0, user_agent="statusagg-bench")
+
+
+async def wait_idle(queue: WorkQueue[Any]) -> None:
+    """Poll until ``queue`` has nothing waiting or in flight."""
+    while True:
+        if not len(queue) and not queue.in_flight:
+            return
+        await asyncio.sleep(0.01)
 
 
 class Members:
@@ -207,8 +213,7 @@ class KeyedWorkers:
             self.queue.done(key, failed=failed)
 
     async def drain(self) -> None:
-        while len(self.queue) or self.queue.in_flight:
-            await asyncio.sleep(0.01)
+        await wait_idle(self.queue)
 
     async def stop(self) -> None:
         for task in self._tasks:
