@@ -47,6 +47,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
         self._last_done: dict[K, float] = {}
+        self._pruned_size = 0
         self._failures: dict[K, int] = {}
         self._dropped: set[K] = set()  # failed after shut_down: not retried, still reported
         self._counter = itertools.count()
@@ -153,9 +154,13 @@ class WorkQueue(Generic[K]):
         return None
 
     def _prune_last_done(self, now: float) -> None:
-        if len(self._last_done) > 4096 and len(self._last_done) > 2 * len(self._processing):
-            horizon = now - self.min_interval_s
-            self._last_done = {k: t for k, t in self._last_done.items() if t > horizon}
+        """Forget finish times older than the minimum interval, once the map has doubled since
+        the last prune (amortised O(1) per ``done``)."""
+        if len(self._last_done) <= max(4096, 2 * self._pruned_size):
+            return
+        horizon = now - self.min_interval_s
+        self._last_done = {k: t for k, t in self._last_done.items() if t > horizon}
+        self._pruned_size = len(self._last_done)
 
     def shut_down(self) -> None:
         """Stop accepting keys; ``get`` raises ShutDown once the waiting keys are drained."""

@@ -17,12 +17,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "bench",
         help="benchmark statusagg against Karmada-style writers on a local kube-apiserver",
-        description=__doc__ + " Writes bench.json, bench.md and bench.png (docs/benchmarks.md).",
+        description="Run every strategy on every scenario against one local kube-apiserver and "
+        "write bench.json, bench.md and bench.png (see docs/benchmarks.md).",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: the whole matrix in a few minutes"
     )
-    parser.add_argument("--out", type=Path, default=Path("bench-out"), metavar="DIR")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-out"),
+        metavar="DIR",
+        help="where to write the reports (default %(default)s)",
+    )
     parser.add_argument(
         "--scenario", action="append", choices=list(SCENARIOS), help="only these (repeatable)"
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+
+_REFRESH_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,15 +47,24 @@ def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> Clu
     else:
         context = False
 
+    cached: list[tuple[float, str | None]] = []
+
     def authorization() -> str | None:
+        """The Authorization header; refreshed (token files, exec plugins) at most once a
+        minute rather than on every request."""
+        now = time.monotonic()
+        if cached and now - cached[0][0] < _REFRESH_S:
+            return cached[0][1]
         hook = configuration.refresh_api_key_hook
         if hook is not None:
             hook(configuration)
+        header = None
         settings: dict[str, Any] = dict(configuration.auth_settings())
         for setting in settings.values():
             if setting.get("in") == "header" and setting.get("key") == "authorization":
-                return str(setting["value"])
-        return None
+                header = str(setting["value"])
+        cached[:] = [(now, header)]
+        return header
 
     return ClusterAccess(
         server=str(configuration.host).rstrip("/"), ssl_context=context, authorization=authorization
