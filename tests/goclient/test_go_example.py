@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from aggregator.auth import AuthSettings
-from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient, ResourceType
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube import KubeClient
+from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.serve import RunningService, ServeOptions, running
 from tests.helpers import eventually
 
 MODULE = Path(__file__).resolve().parents[2] / "clients" / "go"
-DEPLOYMENTS = ResourceType("apps", "v1", "Deployment", "deployments", namespaced=True)
 
 
 @pytest.fixture(scope="module")
@@ -79,27 +79,10 @@ async def run(binary: Path, *args: str, token: str = "") -> tuple[int, str]:
     return process.returncode, output.decode()
 
 
-def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
-
-
 async def test_reported_status_reaches_the_template(
     report_binary: Path, svc: RunningService, kube: KubeClient, namespace: str
 ) -> None:
-    await kube.create(DEPLOYMENTS, deployment("web", namespace, replicas=3))
+    await kube.create(DEPLOYMENTS, sample_deployment("web", namespace, replicas=3))
     code, output = await run(
         report_binary,
         *("--server", svc.address, "--cluster", "member-go", "--namespace", namespace),
