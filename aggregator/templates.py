@@ -56,9 +56,6 @@ class TemplateCaches:
             self._caches[type_key] = (rt, cache)
             return rt, cache
 
-    def cached_objects(self) -> int:
-        return sum(len(cache) for _, cache in self._caches.values())
-
     async def stop(self) -> None:
         for _, cache in self._caches.values():
             await cache.stop()

@@ -123,20 +123,24 @@ def rejected(svc: RunningService, code: str) -> float:
     return value
 
 
+def serve_options(apiserver: LocalAPIServer, tls: TLSFiles, auth: AuthSettings) -> ServeOptions:
+    return ServeOptions(
+        kubeconfig=apiserver.kubeconfig,
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        load_plugins=False,
+        tls=tls,
+        auth=auth,
+    )
+
+
 @pytest.fixture
 async def mtls(
     apiserver: LocalAPIServer, server_files: tuple[Path, Path, Path]
 ) -> AsyncIterator[RunningService]:
     cert, key, client_ca = server_files
-    options = ServeOptions(
-        kubeconfig=apiserver.kubeconfig,
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        load_plugins=False,
-        tls=TLSFiles(cert, key, client_ca),
-        auth=AuthSettings(client_certificates=True, identity_source=IdentitySource.URI),
-    )
-    async with running(options) as svc:
+    auth = AuthSettings(client_certificates=True, identity_source=IdentitySource.URI)
+    async with running(serve_options(apiserver, TLSFiles(cert, key, client_ca), auth)) as svc:
         yield svc
 
 
@@ -145,15 +149,8 @@ async def tokens(
     apiserver: LocalAPIServer, server_files: tuple[Path, Path, Path]
 ) -> AsyncIterator[RunningService]:
     cert, key, _ = server_files
-    options = ServeOptions(
-        kubeconfig=apiserver.kubeconfig,
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        load_plugins=False,
-        tls=TLSFiles(cert, key),
-        auth=AuthSettings(tokens={"token-a": "member-a"}),
-    )
-    async with running(options) as svc:
+    auth = AuthSettings(tokens={"token-a": "member-a"})
+    async with running(serve_options(apiserver, TLSFiles(cert, key), auth)) as svc:
         yield svc
 
 
