@@ -190,11 +190,13 @@ class KubeClient:
     async def delete(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
         return await self.request("DELETE", rt.object_path(namespace, name), verb="delete")
 
-    async def replace_status(self, rt: ResourceType, obj: Mapping[str, Any]) -> Obj:
+    async def replace_status(
+        self, rt: ResourceType, obj: Mapping[str, Any], params: Mapping[str, str] | None = None
+    ) -> Obj:
         """PUT /status; the object's resourceVersion is the optimistic-concurrency precondition."""
         meta = obj["metadata"]
         path = rt.object_path(meta.get("namespace"), meta["name"]) + "/status"
-        return await self.request("PUT", path, verb="update", body=obj)
+        return await self.request("PUT", path, verb="update", body=obj, params=params)
 
     async def patch(
         self,

@@ -60,6 +60,7 @@ class WatchCache:
         read_timeout_s: float = 70.0,
         watch_timeout_s: int = 300,
         label_selector: str = "",
+        namespace: str | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.client = client
@@ -69,6 +70,7 @@ class WatchCache:
         self._watch_timeout_s = watch_timeout_s
         self._metrics = metrics
         self._label_selector = label_selector
+        self._namespace = namespace
         self._objects: dict[ObjectKey, Obj] = {}
         self._deleted_rv: dict[ObjectKey, int] = {}
         self._synced = asyncio.Event()
@@ -162,7 +164,7 @@ class WatchCache:
 
     async def _relist(self) -> None:
         selector = {"labelSelector": self._label_selector} if self._label_selector else {}
-        listing = await self.client.list(self.resource_type, **selector)
+        listing = await self.client.list(self.resource_type, self._namespace, **selector)
         self.last_resource_version = str(listing["metadata"]["resourceVersion"])
         list_rv = int(self.last_resource_version or 0)
         seen: set[ObjectKey] = set()
@@ -187,6 +189,7 @@ class WatchCache:
             timeout_seconds=self._watch_timeout_s,
             read_timeout_s=self._read_timeout_s,
             label_selector=self._label_selector,
+            namespace=self._namespace,
         ):
             kind = event.get("type")
             obj: Any = event.get("object") or {}
