@@ -40,6 +40,7 @@ class AuthSettings:
     identity_source: IdentitySource = IdentitySource.CN
     identity_pattern: str = ""  # a regex with a named group "cluster"; empty: the whole value
     tokens: Mapping[str, str] = field(default_factory=dict)  # bearer token -> cluster
+    peer_identity: str = ""  # the identity other replicas present when forwarding
 
     @property
     def enforced(self) -> bool:
@@ -122,4 +123,15 @@ class Authenticator:
             raise AuthError(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"cluster {caller!r} may not report for {', '.join(map(repr, others[:5]))}",
+            )
+
+    def authorize_peer(self, context: grpc.aio.ServicerContext) -> None:  # type: ignore[type-arg]
+        """Allow a forwarded call only from another replica (any caller when not enforced)."""
+        caller = self.identify(context)
+        if caller is None:
+            return
+        if not self.settings.peer_identity or caller != self.settings.peer_identity:
+            raise AuthError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{caller!r} may not forward items: only replicas (peer identity) may",
             )

@@ -8,16 +8,20 @@ import base64
 import json
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
 from aggregator.service import ServiceSettings
 from aggregator.writer import WriteMode
+
+if TYPE_CHECKING:
+    from aggregator.shard.replica import ShardSettings
 
 
 def _env(flag: str, default: str | None = None) -> str | None:
@@ -160,8 +164,102 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         kind=_flag,
         help="allow plaintext gRPC (local development only)",
     )
+    _shard_flags(p)
     _add(p, "log-level", default="info", help="debug, info, warning or error")
     p.set_defaults(func=_run_serve)
+
+
+def _shard_flags(p: argparse.ArgumentParser) -> None:
+    _add(
+        p,
+        "shard",
+        default=False,
+        kind=_flag,
+        help="share the resources with the other replicas of --shard-group (Lease membership)",
+    )
+    _add(
+        p,
+        "replica-id",
+        default=os.environ.get("POD_NAME") or socket.gethostname(),
+        help="this replica's name in the group (the Lease holder)",
+    )
+    pod_ip = os.environ.get("POD_IP")
+    _add(
+        p,
+        "advertise-address",
+        default="",
+        help="host:port peers use to reach this replica "
+        f"(empty: {'$POD_IP' if pod_ip else 'the --listen host'} with the --listen port)",
+    )
+    _add(
+        p,
+        "lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the membership Leases",
+    )
+    _add(p, "shard-group", default="statusagg", help="replicas of one group share the resources")
+    _add(p, "lease-duration", default=15, kind=int, help="seconds a Lease lives unrenewed")
+    _add(p, "lease-renew-interval", default=3.0, kind=float, help="seconds between renewals")
+    _add(
+        p,
+        "lease-renew-deadline",
+        default=10.0,
+        kind=float,
+        help="seconds after the last renewal at which a replica stops writing",
+    )
+    _add(
+        p,
+        "handover",
+        default=15.0,
+        kind=float,
+        help="longest seconds moved resources wait for the agents' resync",
+    )
+    _add(
+        p,
+        "peer-identity",
+        default="statusagg-peer",
+        help="identity (certificate name or token-map entry) replicas present to each other",
+    )
+    _add(p, "peer-token-file", default=None, help="bearer token this replica presents to peers")
+    _add(p, "peer-ca", default=None, help="CA (PEM) that signed the peers' serving certificates")
+    _add(
+        p,
+        "peer-server-name",
+        default="",
+        help="name to verify on the peers' serving certificates (they are dialled by address)",
+    )
+
+
+def shard_settings_from(args: argparse.Namespace) -> ShardSettings | None:
+    """The sharding settings of ``serve``; None unless --shard."""
+    from aggregator.shard.peers import PeerCredentials
+    from aggregator.shard.replica import ShardSettings
+
+    if not args.shard:
+        return None
+    host, _, port = args.listen.rpartition(":")
+    advertise = args.advertise_address or f"{os.environ.get('POD_IP') or host}:{port}"
+    if args.tls_cert and not args.peer_ca:
+        raise ValueError("--shard with TLS needs --peer-ca to verify the other replicas")
+    peer = PeerCredentials(
+        root_certificates=Path(args.peer_ca).read_bytes() if args.peer_ca else None,
+        private_key=Path(args.tls_key).read_bytes() if args.client_ca else None,
+        certificate_chain=Path(args.tls_cert).read_bytes() if args.client_ca else None,
+        token=Path(args.peer_token_file).read_text().strip() if args.peer_token_file else "",
+        server_name=args.peer_server_name,
+    )
+    return ShardSettings(
+        replica_id=args.replica_id,
+        advertise_address=advertise,
+        namespace=args.lease_namespace,
+        group=args.shard_group,
+        lease_duration_s=args.lease_duration,
+        renew_interval_s=args.lease_renew_interval,
+        renew_deadline_s=args.lease_renew_deadline,
+        handover_s=args.handover,
+        peer=peer,
+        max_message_bytes=args.max_message_bytes,
+    )
 
 
 def settings_from(args: argparse.Namespace) -> ServiceSettings:
@@ -178,6 +276,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         kind_write_modes=kind_modes,
         ignore_paths=tuple(args.ignore_path),
         resync_interval_s=args.resync_interval,
+        field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
         limits=Limits(max_status_bytes=args.max_status_bytes),
         events=EventSettings(
             enabled=args.events,
@@ -217,7 +316,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         identity_source=IdentitySource(args.cluster_identity),
         identity_pattern=args.identity_pattern,
         tokens=load_token_map(Path(args.token_map)) if args.token_map else {},
+        peer_identity=args.peer_identity,
     )
+    try:
+        sharding = shard_settings_from(args)
+    except (OSError, ValueError) as exc:
+        print(f"statusagg serve: {exc}", file=sys.stderr)
+        return 2
 
     local: LocalAPIServer | None = None
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
@@ -243,6 +348,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         tls=tls,
         auth=auth,
         settings=settings_from(args),
+        sharding=sharding,
     )
     try:
         asyncio.run(serve_forever(options))

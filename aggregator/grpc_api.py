@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -12,115 +14,89 @@ from grpc_reflection.v1alpha import reflection
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import Authenticator, AuthError, AuthSettings
-from aggregator.ingest import RawItem
-from aggregator.model import Health, MemberItem, ResourceKey
-from aggregator.service import AggregationService, ItemResult
+from aggregator.model import ResourceKey
+from aggregator.service import AggregationService
+from aggregator.shard.peers import VIEW_METADATA
+from aggregator.shard.router import NoOwner, Router
+from aggregator.wire import member_status, raw_item, response
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StatusAggregator"].full_name
 
-_HEALTH_FROM_PB = {
-    pb.HEALTH_HEALTHY: Health.HEALTHY.value,
-    pb.HEALTH_UNHEALTHY: Health.UNHEALTHY.value,
-    pb.HEALTH_UNKNOWN: Health.UNKNOWN.value,
-    pb.HEALTH_UNSPECIFIED: "",
-}
-_HEALTH_TO_PB = {
-    Health.HEALTHY: pb.HEALTH_HEALTHY,
-    Health.UNHEALTHY: pb.HEALTH_UNHEALTHY,
-    Health.UNKNOWN: pb.HEALTH_UNKNOWN,
-}
-_OUTCOMES = {
-    "accepted": pb.ItemResult.OUTCOME_ACCEPTED,
-    "stale": pb.ItemResult.OUTCOME_STALE,
-    "rejected": pb.ItemResult.OUTCOME_REJECTED,
-}
-
-
-def raw_item(message: pb.MemberStatus) -> RawItem:
-    ref = message.resource
-    return RawItem(
-        cluster=message.cluster,
-        api_version=ref.api_version,
-        kind=ref.kind,
-        namespace=ref.namespace,
-        name=ref.name,
-        uid=ref.uid,
-        status_json=message.status_json,
-        applied=message.applied,
-        applied_message=message.applied_message,
-        health=_HEALTH_FROM_PB.get(message.health, "invalid"),
-        generation=message.generation if message.HasField("generation") else None,
-        observed_generation=(
-            message.observed_generation if message.HasField("observed_generation") else None
-        ),
-        template_generation=(
-            message.template_generation if message.HasField("template_generation") else None
-        ),
-        sequence=message.sequence,
-        removed=message.removed,
-    )
-
-
-def member_status(item: MemberItem) -> pb.MemberStatus:
-    key = item.key
-    message = pb.MemberStatus(
-        cluster=item.cluster,
-        resource=pb.ResourceRef(
-            api_version=key.api_version,
-            kind=key.kind,
-            namespace=key.namespace,
-            name=key.name,
-            uid=item.uid,
-        ),
-        status_json=json.dumps(item.status).encode() if item.status is not None else b"",
-        applied=item.applied,
-        applied_message=item.applied_message,
-        health=_HEALTH_TO_PB[item.health],
-        sequence=item.sequence,
-    )
-    if item.generation is not None:
-        message.generation = item.generation
-    if item.observed_generation is not None:
-        message.observed_generation = item.observed_generation
-    if item.template_generation is not None:
-        message.template_generation = item.template_generation
-    return message
-
-
-def _response(epoch: str, results: list[ItemResult]) -> pb.ReportResponse:
-    return pb.ReportResponse(
-        epoch=epoch,
-        results=[pb.ItemResult(outcome=_OUTCOMES[r.outcome], reason=r.reason) for r in results],
-    )
+T = TypeVar("T")
 
 
 class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
-    def __init__(self, service: AggregationService, authenticator: Authenticator) -> None:
+    """Report, Sync and GetAggregate; with a router, calls are split among the replicas."""
+
+    def __init__(
+        self,
+        service: AggregationService,
+        authenticator: Authenticator,
+        router: Router | None = None,
+    ) -> None:
         self.service = service
         self.authenticator = authenticator
+        self.router = router
+
+    @property
+    def epoch(self) -> str:
+        """What agents compare to decide on a resync: the view id when sharded."""
+        return self.router.view.id if self.router is not None else self.service.epoch
 
     async def _admit(
         self,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
         clusters: list[str],
-    ) -> None:
-        """Refuse the call unless the service is accepting and the caller owns the clusters."""
+    ) -> str | None:
+        """Refuse the call unless the service is accepting and the caller may make it.
+
+        Returns the sender's view id for a call forwarded by a peer, else None."""
         if not self.service.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is shutting down")
+        view_id = _metadata(context, VIEW_METADATA)
         try:
-            self.authenticator.authorize(context, clusters)
+            if view_id is None:
+                self.authenticator.authorize(context, clusters)
+            else:
+                self.authenticator.authorize_peer(context)
         except AuthError as exc:
             self.service.metrics.auth_rejected.labels(code=exc.code.name).inc()
             await context.abort(exc.code, str(exc))
+        if view_id is not None:
+            if self.router is None:
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION, "this replica is not sharded"
+                )
+            try:
+                self.router.check_view(view_id)
+            except NoOwner as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return view_id
+
+    async def _routed(
+        self,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        call: Awaitable[T],
+    ) -> T:
+        """Await a routed call; a routing failure becomes UNAVAILABLE, which agents retry."""
+        try:
+            return await call
+        except (NoOwner, grpc.aio.AioRpcError) as exc:
+            text = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            self.service.metrics.shard_forward_errors.inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"routing failed: {text}")
 
     async def Report(  # noqa: N802 (gRPC method name)
         self,
         request: pb.ReportRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.ReportResponse:
-        await self._admit(context, [m.cluster for m in request.items])
-        results = self.service.report([raw_item(m) for m in request.items])
-        return _response(self.service.epoch, results)
+        forwarded = await self._admit(context, [m.cluster for m in request.items])
+        if self.router is None or forwarded is not None:
+            results = self.service.report([raw_item(m) for m in request.items])
+            return response(self.epoch, results)
+        answers = await self._routed(context, self.router.report(request.items))
+        return pb.ReportResponse(epoch=self.epoch, results=answers)
 
     async def Sync(  # noqa: N802
         self,
@@ -129,28 +105,38 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
     ) -> pb.ReportResponse:
         if not request.cluster:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Sync needs a cluster")
-        await self._admit(context, [request.cluster])
-        results = self.service.sync(request.cluster, [raw_item(m) for m in request.items])
-        return _response(self.service.epoch, results)
+        forwarded = await self._admit(context, [request.cluster])
+        if self.router is None:
+            results = self.service.sync(request.cluster, [raw_item(m) for m in request.items])
+            return response(self.epoch, results)
+        if forwarded is not None:
+            return response(self.epoch, self.router.sync_local(request.cluster, request.items))
+        answers = await self._routed(context, self.router.sync(request.cluster, request.items))
+        return pb.ReportResponse(epoch=self.epoch, results=answers)
 
     async def GetAggregate(  # noqa: N802
         self,
         request: pb.GetAggregateRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.GetAggregateResponse:
-        await self._admit(context, [])
+        forwarded = await self._admit(context, [])
+        if self.router is None or forwarded is not None:
+            return self._aggregate(request)
+        return await self._routed(context, self.router.get_aggregate(request, self._aggregate))
+
+    def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource
         key = ResourceKey(ref.api_version, ref.kind, ref.namespace, ref.name)
         state = self.service.state(key)
-        response = pb.GetAggregateResponse(
-            epoch=self.service.epoch,
+        reply = pb.GetAggregateResponse(
+            epoch=self.epoch,
             items=[member_status(item) for item in self.service.items(key)],
         )
         if state is not None and state.desired is not None:
-            response.aggregated_status_json = json.dumps(state.desired).encode()
+            reply.aggregated_status_json = json.dumps(state.desired).encode()
         if state is not None and state.last_write is not None:
             last = state.last_write
-            response.last_write.CopyFrom(
+            reply.last_write.CopyFrom(
                 pb.WriteResult(
                     outcome=last.outcome,
                     message=last.message,
@@ -159,8 +145,15 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
                 )
             )
         elif state is not None:
-            response.last_write.CopyFrom(pb.WriteResult(outcome="pending"))
-        return response
+            reply.last_write.CopyFrom(pb.WriteResult(outcome="pending"))
+        return reply
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:  # type: ignore[type-arg]
+    for key, value in context.invocation_metadata() or ():
+        if key == name and isinstance(value, str):
+            return value
+    return None
 
 
 def build_server(
@@ -169,6 +162,7 @@ def build_server(
     max_message_bytes: int = 16 * 1024 * 1024,
     enable_reflection: bool = True,
     auth: AuthSettings | None = None,
+    router: Router | None = None,
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A grpc.aio server with StatusAggregator, health and (optionally) reflection."""
     server = grpc.aio.server(
@@ -179,7 +173,7 @@ def build_server(
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
     )
-    servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()))
+    servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()), router)
     pb_grpc.add_StatusAggregatorServicer_to_server(servicer, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

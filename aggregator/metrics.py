@@ -77,3 +77,42 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.shard_members = Gauge(
+            f"{_PREFIX}_shard_members", "Live replicas in this replica's view.", registry=r
+        )
+        self.shard_is_member = Gauge(
+            f"{_PREFIX}_shard_is_member",
+            "1 while this replica holds its membership Lease.",
+            registry=r,
+        )
+        self.shard_view_changes = Counter(
+            f"{_PREFIX}_shard_ownership_changes",
+            "Membership view changes (each may move resources between replicas).",
+            registry=r,
+        )
+        self.shard_owned_keys = Gauge(
+            f"{_PREFIX}_shard_owned_keys",
+            "Resources this replica owns and holds items for.",
+            registry=r,
+        )
+        self.shard_handover = Gauge(
+            f"{_PREFIX}_shard_handover",
+            "1 while resources that moved here wait for the agents' resync.",
+            registry=r,
+        )
+        self.shard_forwarded_items = Counter(
+            f"{_PREFIX}_shard_forwarded_items",
+            "Items forwarded to the replica that owns them, by call.",
+            ["call"],
+            registry=r,
+        )
+        self.shard_forward_errors = Counter(
+            f"{_PREFIX}_shard_forward_errors",
+            "Calls answered UNAVAILABLE because their items could not be routed.",
+            registry=r,
+        )
+        self.shard_fenced = Counter(
+            f"{_PREFIX}_shard_fenced",
+            "Reconciles not written because this replica does not own the resource (now).",
+            registry=r,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +59,10 @@ class Reconciler:
         write_mode: WriteMode = WriteMode.UPDATE,
         kind_write_modes: dict[str, WriteMode] | None = None,
         ignore_paths: Sequence[str] = (),
+        may_write: Callable[[ResourceKey], bool] | None = None,
     ) -> None:
         self.store = store
+        self.may_write = may_write
         self.caches = caches
         self.registry = registry
         self.writer = writer
@@ -126,6 +128,9 @@ class Reconciler:
     async def reconcile(self, key: ResourceKey) -> None:
         """Bring the template's status in line with its member items. Raises on errors that
         deserve a retry (the caller backs off); interpreter errors are final for these inputs."""
+        if self.may_write is not None and not self.may_write(key):
+            self._fenced(key)
+            return
         state = self.states.setdefault(key, KeyState())
         try:
             rt, cache = await self.caches.resolve(key.api_version, key.kind)
@@ -144,6 +149,7 @@ class Reconciler:
                 self._desired_of(key),
                 self._is_current(state),
                 self._mode_for(key),
+                None if self.may_write is None else (lambda: self._may_write(key)),
             )
         except InterpreterError as exc:
             reason = str(exc)
@@ -168,6 +174,9 @@ class Reconciler:
         except Exception as exc:
             state.last_write = LastWrite("failed", str(exc))
             raise
+        if outcome.result is Result.FENCED:
+            self._fenced(key)
+            return
         if outcome.result is Result.NOT_FOUND:
             self._finish(state, LastWrite("not-found", "template was deleted"))
             return
@@ -193,6 +202,19 @@ class Reconciler:
                 + change_summary(before, desired, self.ignore_paths)
             ),
         )
+
+    def _may_write(self, key: ResourceKey) -> bool:
+        return self.may_write is None or self.may_write(key)
+
+    def _fenced(self, key: ResourceKey) -> None:
+        """Not ours to write now (moved away, or held during a handover): the owner writes it."""
+        self.metrics.shard_fenced.inc()
+        state = self.states.get(key)
+        if state is not None:
+            state.pending_since = None
+            state.last_write = LastWrite(
+                "not-owner", "another replica owns it, or it waits for a handover to finish"
+            )
 
     def _finish(self, state: KeyState, last_write: LastWrite) -> None:
         state.last_write = last_write

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.metrics import Metrics
 from aggregator.service import AggregationService, ServiceSettings
+from aggregator.shard.replica import Replica, ShardSettings
 from interpreters import build_registry
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class ServeOptions:
     tls: TLSFiles | None = None  # None: plaintext (development only)
     auth: AuthSettings = field(default_factory=AuthSettings)
     settings: ServiceSettings = field(default_factory=ServiceSettings)
+    sharding: ShardSettings | None = None  # None: one replica owns every resource
 
 
 @dataclass
@@ -64,6 +67,7 @@ class RunningService:
     service: AggregationService
     address: str  # host:port of the gRPC listener
     metrics_address: str
+    replica: Replica | None = None
 
 
 @contextlib.asynccontextmanager
@@ -73,12 +77,22 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
     registry = build_registry(options.customizations, load_plugins=options.load_plugins)
     access = load_cluster_access(options.kubeconfig)
     async with KubeClient(access, qps=options.qps, burst=options.burst, metrics=metrics) as client:
-        service = AggregationService(client, registry, options.settings, metrics)
+        replica = None
+        if options.sharding is not None:
+            replica = Replica(client, options.sharding, uuid.uuid4().hex, metrics)
+        service = AggregationService(
+            client,
+            registry,
+            options.settings,
+            metrics,
+            may_write=replica.may_write if replica is not None else None,
+        )
         server, health_servicer = build_server(
             service,
             max_message_bytes=options.max_message_bytes,
             enable_reflection=options.reflection,
             auth=options.auth,
+            router=replica.attach(service) if replica is not None else None,
         )
         host, port = split_address(options.listen)
         if options.tls is None:
@@ -86,23 +100,33 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
         else:
             bound = server.add_secure_port(f"{host}:{port}", options.tls.credentials())
         await service.start()
+        if replica is not None:
+            await replica.start()
         await server.start()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         runner, metrics_address = await start_http(
             options.metrics_listen,
             metrics.registry,
-            lambda: service.accepting,
-            before_scrape=lambda: metrics.queue_depth.set(len(service.queue)),
+            lambda: service.accepting and (replica is None or replica.ready()),
+            before_scrape=lambda: _refresh_gauges(service, replica),
         )
         try:
-            yield RunningService(service, f"{host}:{bound}", metrics_address)
+            yield RunningService(service, f"{host}:{bound}", metrics_address, replica)
         finally:
             await health_servicer.enter_graceful_shutdown()
             service.accepting = False
             await server.stop(1.0)
             await service.stop(options.shutdown_grace_s)
+            if replica is not None:
+                await replica.stop()
             await runner.cleanup()
+
+
+def _refresh_gauges(service: AggregationService, replica: Replica | None) -> None:
+    service.metrics.queue_depth.set(len(service.queue))
+    if replica is not None:
+        replica.refresh_gauges()
 
 
 async def serve_forever(options: ServeOptions) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aggregator.events import EventRecorder, EventSettings
@@ -32,6 +32,7 @@ class ServiceSettings:
     min_write_interval_s: float = 1.0
     max_backoff_s: float = 60.0
     write_attempts: int = 5
+    field_manager: str = "statusagg"  # for update and merge-patch; apply is always "statusagg"
     write_mode: WriteMode = WriteMode.UPDATE
     kind_write_modes: dict[str, WriteMode] = field(default_factory=dict)
     ignore_paths: tuple[str, ...] = ()
@@ -59,7 +60,9 @@ class AggregationService:
         registry: Registry,
         settings: ServiceSettings | None = None,
         metrics: Metrics | None = None,
+        may_write: Callable[[ResourceKey], bool] | None = None,
     ) -> None:
+        """``may_write`` fences writes when several replicas share the resources."""
         self.settings = settings or ServiceSettings()
         self.metrics = metrics or client.metrics or Metrics()
         self.epoch = uuid.uuid4().hex
@@ -87,12 +90,18 @@ class AggregationService:
             self.store,
             self.caches,
             registry,
-            StatusWriter(client, self.metrics, max_attempts=self.settings.write_attempts),
+            StatusWriter(
+                client,
+                self.metrics,
+                max_attempts=self.settings.write_attempts,
+                field_manager=self.settings.field_manager,
+            ),
             self.recorder,
             self.metrics,
             write_mode=self.settings.write_mode,
             kind_write_modes=self.settings.kind_write_modes,
             ignore_paths=self.settings.ignore_paths,
+            may_write=may_write,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.accepting = False
@@ -201,6 +210,25 @@ class AggregationService:
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
         if self.reconciler.drifted(key, obj):
             self.queue.add(key)
+
+    # ownership --------------------------------------------------------------------------
+
+    def forget(self, keep: Callable[[ResourceKey], bool]) -> int:
+        """Drop the items and state of every resource ``keep`` rejects; return how many."""
+        dropped = [key for key in self.store.keys() if not keep(key)]  # noqa: SIM118
+        self.store.drop_resources(dropped)
+        for key in dropped:
+            self.reconciler.states.pop(key, None)
+        self.metrics.items_stored.set(len(self.store))
+        return len(dropped)
+
+    def requeue_all(self) -> None:
+        """Reconcile every resource with items again (after a handover)."""
+        for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
+            self.queue.add(key)
+
+    def clusters(self) -> set[str]:
+        return self.store.clusters()
 
     # queries ----------------------------------------------------------------------------
 

@@ -36,8 +36,25 @@ class MemberStore:
             return []
         return [by_cluster[c] for c in sorted(by_cluster)]
 
+    def resource_count(self) -> int:
+        return len(self._items)
+
     def keys(self) -> list[ResourceKey]:
         return list(self._items)
+
+    def clusters(self) -> set[str]:
+        """Every cluster that has at least one item here."""
+        return {cluster for by_cluster in self._items.values() for cluster in by_cluster}
+
+    def drop_resources(self, keys: Iterable[ResourceKey]) -> None:
+        """Forget everything about ``keys`` (items and tombstones)."""
+        dropping = set(keys)
+        for key in dropping:
+            by_cluster = self._items.pop(key, None)
+            if by_cluster:
+                self._count -= len(by_cluster)
+        for tombstone in [t for t in self._tombstones if t[0] in dropping]:
+            del self._tombstones[tombstone]
 
     def clusters_of(self, key: ResourceKey) -> list[str]:
         return sorted(self._items.get(key, ()))

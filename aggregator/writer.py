@@ -31,13 +31,14 @@ FIELD_MANAGER = "statusagg"
 class WriteMode(enum.StrEnum):
     UPDATE = "update"  # PUT /status with the resourceVersion precondition
     MERGE_PATCH = "merge-patch"  # JSON merge patch of /status with a resourceVersion precondition
-    APPLY = "apply"  # server-side apply of the status, field manager "statusagg"
+    APPLY = "apply"  # server-side apply of the status, always as field manager "statusagg"
 
 
 class Result(enum.StrEnum):
     WRITTEN = "written"
     SKIPPED = "skipped"
     NOT_FOUND = "not-found"
+    FENCED = "fenced"  # this replica may no longer write the object
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class WriteOutcome:
 
 DesiredFn = Callable[[Obj], dict[str, Any]]
 CurrentFn = Callable[[Obj, dict[str, Any]], bool]
+FenceFn = Callable[[], bool]
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -89,8 +91,10 @@ class StatusWriter:
         *,
         max_attempts: int = 5,
         backoff_max_s: float = 0.5,
+        field_manager: str = FIELD_MANAGER,
     ) -> None:
         self._client = client
+        self._field_manager = field_manager
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._backoff_max_s = backoff_max_s
@@ -103,8 +107,11 @@ class StatusWriter:
         desired_of: DesiredFn,
         is_current: CurrentFn,
         mode: WriteMode,
+        may_write: FenceFn | None = None,
     ) -> WriteOutcome:
-        """Bring ``.status`` to ``desired_of(obj)``; raises Conflict once attempts run out."""
+        """Bring ``.status`` to ``desired_of(obj)``; raises Conflict once attempts run out.
+
+        ``may_write`` is asked right before each request; once it says no, nothing is sent."""
         obj = cached
         meta = cached["metadata"]
         namespace, name = meta.get("namespace"), meta["name"]
@@ -126,6 +133,8 @@ class StatusWriter:
                 desired = desired_of(obj)
                 if is_current(obj, desired):
                     return WriteOutcome(Result.SKIPPED, obj, obj, desired, number)
+                if may_write is not None and not may_write():
+                    return WriteOutcome(Result.FENCED, attempts=number)
                 try:
                     written = await self._send(rt, obj, desired, mode)
                 except Conflict:
@@ -148,14 +157,17 @@ class StatusWriter:
     ) -> Obj:
         meta = obj["metadata"]
         namespace, name = meta.get("namespace"), meta["name"]
+        manager = {"fieldManager": self._field_manager}
         if mode is WriteMode.UPDATE:
-            return await self._client.replace_status(rt, {**obj, "status": desired})
+            return await self._client.replace_status(rt, {**obj, "status": desired}, manager)
         if mode is WriteMode.MERGE_PATCH:
             patch = {
                 "metadata": {"resourceVersion": meta["resourceVersion"]},
                 "status": merge_patch(obj.get("status") or {}, desired),
             }
-            return await self._client.patch(rt, namespace, name, patch, subresource="status")
+            return await self._client.patch(
+                rt, namespace, name, patch, subresource="status", params=manager
+            )
         applied = {
             "apiVersion": rt.api_version,
             "kind": rt.kind,

@@ -1,0 +1,141 @@
+"""Route an agent's call to the owners of its items: this replica's share locally, the rest
+forwarded in one batch per owner, the answers put back in the caller's order.
+
+Agents talk to any replica (a Kubernetes Service in front of them all), so their configuration
+and the clients in every language stay as they are; forwarding costs one extra hop inside the
+cluster for the items this replica does not own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+
+from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.metrics import Metrics
+from aggregator.service import AggregationService, ItemResult
+from aggregator.shard.lease import Member
+from aggregator.shard.membership import View
+from aggregator.shard.ownership import Ownership, ring_key
+from aggregator.shard.peers import Peers
+from aggregator.wire import OUTCOMES, raw_item
+
+log = logging.getLogger(__name__)
+
+
+class NoOwner(Exception):
+    """No live replica can take the items now (no members, or views still settling)."""
+
+
+def _results(results: Sequence[ItemResult]) -> list[pb.ItemResult]:
+    return [pb.ItemResult(outcome=OUTCOMES[r.outcome], reason=r.reason) for r in results]
+
+
+class Router:
+    """Splits Report and Sync batches by owner under the current view."""
+
+    def __init__(
+        self,
+        service: AggregationService,
+        ownership: Ownership,
+        peers: Peers,
+        metrics: Metrics,
+    ) -> None:
+        self.service = service
+        self.ownership = ownership
+        self.peers = peers
+        self.metrics = metrics
+
+    @property
+    def view(self) -> View:
+        return self.ownership.view
+
+    def check_view(self, view_id: str) -> None:
+        """A forwarded call is taken only under the view the sender routed it by."""
+        if view_id != self.view.id:
+            raise NoOwner(f"membership views differ (sender {view_id}, here {self.view.id}); retry")
+
+    def _split(self, view: View, items: Sequence[pb.MemberStatus]) -> dict[Member, list[int]]:
+        if not view.members:
+            raise NoOwner("no live replica holds a membership Lease")
+        by_owner: dict[Member, list[int]] = defaultdict(list)
+        for index, item in enumerate(items):
+            ref = item.resource
+            owner = view.owner(ring_key(ref.api_version, ref.kind, ref.namespace, ref.name))
+            assert owner is not None  # a non-empty ring always has an owner
+            by_owner[owner].append(index)
+        return by_owner
+
+    async def _fan_out(
+        self,
+        groups: dict[Member, list[int]],
+        local: Callable[[list[int]], list[pb.ItemResult]],
+        remote: Callable[[Member, list[int]], Awaitable[pb.ReportResponse]],
+        call: str,
+    ) -> list[pb.ItemResult]:
+        size = sum(len(indexes) for indexes in groups.values())
+        results: list[pb.ItemResult] = [pb.ItemResult()] * size
+
+        async def one(owner: Member, indexes: list[int]) -> None:
+            if owner.id == self.ownership.replica_id:
+                answers = local(indexes)
+            else:
+                reply = await remote(owner, indexes)
+                self.metrics.shard_forwarded_items.labels(call=call).inc(len(indexes))
+                answers = list(reply.results)
+                if len(answers) != len(indexes):
+                    raise NoOwner(f"replica {owner.id} answered {len(answers)} of {len(indexes)}")
+            for index, answer in zip(indexes, answers, strict=True):
+                results[index] = answer
+
+        await asyncio.gather(*(one(owner, indexes) for owner, indexes in groups.items()))
+        return results
+
+    async def report(self, items: Sequence[pb.MemberStatus]) -> list[pb.ItemResult]:
+        view = self.view
+        if not items:
+            return []
+        groups = self._split(view, items)
+        return await self._fan_out(
+            groups,
+            lambda indexes: _results(self.service.report([raw_item(items[i]) for i in indexes])),
+            lambda owner, indexes: self.peers.report(owner, view.id, [items[i] for i in indexes]),
+            "report",
+        )
+
+    async def sync(self, cluster: str, items: Sequence[pb.MemberStatus]) -> list[pb.ItemResult]:
+        """Every live member gets its share of the Sync (an empty one clears what it holds)."""
+        view = self.view
+        groups = self._split(view, items)
+        for member in view.members:
+            groups.setdefault(member, [])
+        return await self._fan_out(
+            groups,
+            lambda indexes: _results(self.sync_local(cluster, [items[i] for i in indexes])),
+            lambda owner, indexes: self.peers.sync(
+                owner, view.id, cluster, [items[i] for i in indexes]
+            ),
+            "sync",
+        )
+
+    def sync_local(self, cluster: str, items: Sequence[pb.MemberStatus]) -> list[ItemResult]:
+        """Apply this replica's share of a Sync and count the cluster as resynced."""
+        results = self.service.sync(cluster, [raw_item(m) for m in items])
+        self.ownership.synced(cluster)
+        return results
+
+    async def get_aggregate(
+        self,
+        request: pb.GetAggregateRequest,
+        local: Callable[[pb.GetAggregateRequest], pb.GetAggregateResponse],
+    ) -> pb.GetAggregateResponse:
+        view = self.view
+        ref = request.resource
+        owner = view.owner(ring_key(ref.api_version, ref.kind, ref.namespace, ref.name))
+        if owner is None:
+            raise NoOwner("no live replica holds a membership Lease")
+        if owner.id == self.ownership.replica_id:
+            return local(request)
+        return await self.peers.get_aggregate(owner, view.id, request)

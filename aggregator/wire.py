@@ -1,0 +1,85 @@
+"""Conversions between the gRPC messages and the service's own types."""
+
+from __future__ import annotations
+
+import json
+
+from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.ingest import RawItem
+from aggregator.model import Health, MemberItem
+from aggregator.service import ItemResult
+
+_HEALTH_FROM_PB = {
+    pb.HEALTH_HEALTHY: Health.HEALTHY.value,
+    pb.HEALTH_UNHEALTHY: Health.UNHEALTHY.value,
+    pb.HEALTH_UNKNOWN: Health.UNKNOWN.value,
+    pb.HEALTH_UNSPECIFIED: "",
+}
+_HEALTH_TO_PB = {
+    Health.HEALTHY: pb.HEALTH_HEALTHY,
+    Health.UNHEALTHY: pb.HEALTH_UNHEALTHY,
+    Health.UNKNOWN: pb.HEALTH_UNKNOWN,
+}
+OUTCOMES = {
+    "accepted": pb.ItemResult.OUTCOME_ACCEPTED,
+    "stale": pb.ItemResult.OUTCOME_STALE,
+    "rejected": pb.ItemResult.OUTCOME_REJECTED,
+}
+
+
+def raw_item(message: pb.MemberStatus) -> RawItem:
+    ref = message.resource
+    return RawItem(
+        cluster=message.cluster,
+        api_version=ref.api_version,
+        kind=ref.kind,
+        namespace=ref.namespace,
+        name=ref.name,
+        uid=ref.uid,
+        status_json=message.status_json,
+        applied=message.applied,
+        applied_message=message.applied_message,
+        health=_HEALTH_FROM_PB.get(message.health, "invalid"),
+        generation=message.generation if message.HasField("generation") else None,
+        observed_generation=(
+            message.observed_generation if message.HasField("observed_generation") else None
+        ),
+        template_generation=(
+            message.template_generation if message.HasField("template_generation") else None
+        ),
+        sequence=message.sequence,
+        removed=message.removed,
+    )
+
+
+def member_status(item: MemberItem) -> pb.MemberStatus:
+    key = item.key
+    message = pb.MemberStatus(
+        cluster=item.cluster,
+        resource=pb.ResourceRef(
+            api_version=key.api_version,
+            kind=key.kind,
+            namespace=key.namespace,
+            name=key.name,
+            uid=item.uid,
+        ),
+        status_json=json.dumps(item.status).encode() if item.status is not None else b"",
+        applied=item.applied,
+        applied_message=item.applied_message,
+        health=_HEALTH_TO_PB[item.health],
+        sequence=item.sequence,
+    )
+    if item.generation is not None:
+        message.generation = item.generation
+    if item.observed_generation is not None:
+        message.observed_generation = item.observed_generation
+    if item.template_generation is not None:
+        message.template_generation = item.template_generation
+    return message
+
+
+def response(epoch: str, results: list[ItemResult]) -> pb.ReportResponse:
+    return pb.ReportResponse(
+        epoch=epoch,
+        results=[pb.ItemResult(outcome=OUTCOMES[r.outcome], reason=r.reason) for r in results],
+    )
