@@ -95,8 +95,7 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         if self.router is None or forwarded is not None:
             results = self.service.report([raw_item(m) for m in request.items])
             return response(self.epoch, results)
-        answers = await self._routed(context, self.router.report(request.items))
-        return pb.ReportResponse(epoch=self.epoch, results=answers)
+        return await self._routed(context, self.router.report(request.items))
 
     async def Sync(  # noqa: N802
         self,
@@ -111,8 +110,7 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
             return response(self.epoch, results)
         if forwarded is not None:
             return response(self.epoch, self.router.sync_local(request.cluster, request.items))
-        answers = await self._routed(context, self.router.sync(request.cluster, request.items))
-        return pb.ReportResponse(epoch=self.epoch, results=answers)
+        return await self._routed(context, self.router.sync(request.cluster, request.items))
 
     async def GetAggregate(  # noqa: N802
         self,

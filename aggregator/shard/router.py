@@ -78,40 +78,50 @@ class Router:
         size = sum(len(indexes) for indexes in groups.values())
         results: list[pb.ItemResult] = [pb.ItemResult()] * size
 
-        async def one(owner: Member, indexes: list[int]) -> None:
-            if owner.id == self.ownership.replica_id:
-                answers = local(indexes)
-            else:
-                reply = await remote(owner, indexes)
-                self.metrics.shard_forwarded_items.labels(call=call).inc(len(indexes))
-                answers = list(reply.results)
-                if len(answers) != len(indexes):
-                    raise NoOwner(f"replica {owner.id} answered {len(answers)} of {len(indexes)}")
+        def place(indexes: list[int], answers: Sequence[pb.ItemResult]) -> None:
             for index, answer in zip(indexes, answers, strict=True):
                 results[index] = answer
 
-        await asyncio.gather(*(one(owner, indexes) for owner, indexes in groups.items()))
+        async def forward(owner: Member, indexes: list[int]) -> None:
+            reply = await remote(owner, indexes)
+            self.metrics.shard_forwarded_items.labels(call=call).inc(len(indexes))
+            if len(reply.results) != len(indexes):
+                raise NoOwner(
+                    f"replica {owner.id} answered {len(reply.results)} of {len(indexes)} items"
+                )
+            place(indexes, reply.results)
+
+        me = self.ownership.replica_id
+        for owner, indexes in groups.items():
+            if owner.id == me:  # before any await: under the view the batch was split by
+                place(indexes, local(indexes))
+        await asyncio.gather(
+            *(forward(owner, indexes) for owner, indexes in groups.items() if owner.id != me)
+        )
         return results
 
-    async def report(self, items: Sequence[pb.MemberStatus]) -> list[pb.ItemResult]:
+    async def report(self, items: Sequence[pb.MemberStatus]) -> pb.ReportResponse:
+        """Answers carry the id of the view the items were routed by: if the view changes
+        meanwhile, the agent sees a different id on its next call and resyncs."""
         view = self.view
         if not items:
-            return []
+            return pb.ReportResponse(epoch=view.id)
         groups = self._split(view, items)
-        return await self._fan_out(
+        results = await self._fan_out(
             groups,
             lambda indexes: _results(self.service.report([raw_item(items[i]) for i in indexes])),
             lambda owner, indexes: self.peers.report(owner, view.id, [items[i] for i in indexes]),
             "report",
         )
+        return pb.ReportResponse(epoch=view.id, results=results)
 
-    async def sync(self, cluster: str, items: Sequence[pb.MemberStatus]) -> list[pb.ItemResult]:
+    async def sync(self, cluster: str, items: Sequence[pb.MemberStatus]) -> pb.ReportResponse:
         """Every live member gets its share of the Sync (an empty one clears what it holds)."""
         view = self.view
         groups = self._split(view, items)
         for member in view.members:
             groups.setdefault(member, [])
-        return await self._fan_out(
+        results = await self._fan_out(
             groups,
             lambda indexes: _results(self.sync_local(cluster, [items[i] for i in indexes])),
             lambda owner, indexes: self.peers.sync(
@@ -119,6 +129,7 @@ class Router:
             ),
             "sync",
         )
+        return pb.ReportResponse(epoch=view.id, results=results)
 
     def sync_local(self, cluster: str, items: Sequence[pb.MemberStatus]) -> list[ItemResult]:
         """Apply this replica's share of a Sync and count the cluster as resynced."""
