@@ -69,6 +69,7 @@ class FaultProxy:
         self.counters = ProxyCounters()
         self._links: set[_Link] = set()
         self._held: set[_Link] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._closed = False
         self._admit = asyncio.Event()
         self._admit.set()
@@ -108,6 +109,8 @@ class FaultProxy:
             link.abort()
         self.release()
         self.drop()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=10)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -144,6 +147,10 @@ class FaultProxy:
             link.flowing.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         link = _Link(writer)
         if self.refusing or self._closed:
             self.counters.refused += 1

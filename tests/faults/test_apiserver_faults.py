@@ -3,10 +3,14 @@ latency, dropped and refused connections, frozen watches and 410 Gone."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
 from aggregator.devcluster import LocalAPIServer
-from aggregator.kube import KubeClient
+from aggregator.kube import Gone, KubeClient, load_cluster_access
+from aggregator.kube.resources import DEPLOYMENTS
 from tests.faults.conftest import Scale
 from tests.faults.proxy import FaultProxy, proxied_kubeconfig
 from tests.faults.report import FaultRecord
@@ -16,11 +20,13 @@ from tests.faults.workload import (
     create_templates,
     labelled_total,
     lost_updates,
+    member_status,
     peaks_of,
     service_for,
     until,
     watching,
 )
+from tests.helpers import eventually
 
 
 async def test_slow_and_dropping_api_server(
@@ -99,3 +105,102 @@ async def test_slow_and_dropping_api_server(
         assert peaks["key states"] <= len(names)
         assert peaks["member items"] <= len(names) * len(fleet.clusters)
         assert peaks["queue heap"] <= 2 * len(names), peaks
+
+
+async def _watch_gone(kube: KubeClient, namespace: str, resource_version: str) -> bool:
+    """Whether the API server answers a watch from ``resource_version`` with 410 Gone."""
+    try:
+        async for event in kube.watch(
+            DEPLOYMENTS, resource_version, namespace=namespace, timeout_seconds=1
+        ):
+            return event["type"] == "ERROR" and event["object"].get("code") == 410
+    except Gone:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("cause", ["compaction", "restart"])
+async def test_watch_cut_and_gone_relists(
+    cause: str, tmp_path: Path, scale: Scale, fault: FaultRecord
+) -> None:
+    """The service's watch is cut, then frozen while another writer changes the templates and
+    the server forgets that history (etcd compaction with the watch cache off, or a crash and
+    restart that empties the watch cache): resuming gets 410 Gone; only a relist converges."""
+    fault.name = f"watch cut, then 410 Gone ({cause})"
+    extra: tuple[str, ...] = ()
+    if cause == "compaction":
+        extra = ("--watch-cache=false", "--etcd-compaction-interval=1s")
+    server = LocalAPIServer(tmp_path / "apiserver", extra_args=extra)
+    server.start()
+    namespace = "gone"
+    names = [f"app-{i:03d}" for i in range(scale.resources)]
+    fleet = Fleet(namespace, names)
+    try:
+        async with (
+            KubeClient(load_cluster_access(server.kubeconfig), qps=0) as kube,
+            FaultProxy.to(server.server) as proxy,
+        ):
+            await create_templates(kube, namespace, names)
+            kubeconfig = proxied_kubeconfig(server.kubeconfig, proxy, tmp_path / "kubeconfig")
+            async with service_for(kubeconfig, events=False, watch_read_timeout_s=1.5) as (
+                svc,
+                stub,
+            ):
+                service = svc.service
+                metrics = service.metrics
+
+                def restarts(reason: str) -> float:
+                    return counter(metrics.watch_restarts, reason=reason)
+
+                async def converged() -> None:
+                    expected = {n: fleet.expected(n) for n in names}
+                    await fault.converge(lambda: lost_updates(kube, namespace, expected))
+
+                await fleet.round(stub, 1)
+                await converged()
+                # cut: every connection, the watch included, is reset while reports flow
+                for ready in range(2, 2 + max(1, scale.drops // 2)):
+                    watches = labelled_total(metrics.api_requests, verb="watch")
+                    proxy.drop()
+                    fault.injected += 1
+                    await fleet.round(stub, ready)
+                    # the watch is back before the next cut
+                    await until(
+                        lambda w=watches: labelled_total(metrics.api_requests, verb="watch") > w
+                    )
+                await converged()
+                fault.figures["cuts"] = fault.injected
+
+                # freeze: the watch goes silent; another writer changes every template's status
+                _, cache = await service.caches.resolve("apps/v1", "Deployment")
+                await until(lambda: not service.queue.pending())
+                stale = cache.last_resource_version
+                gone = restarts("gone")
+                proxy.freeze()
+                for name in names:
+                    live = await kube.get(DEPLOYMENTS, namespace, name)
+                    await kube.replace_status(DEPLOYMENTS, {**live, "status": member_status(0)})
+                if cause == "restart":
+                    server.kill()  # a crash: the new process starts with an empty watch cache
+                    await asyncio.to_thread(server.start)
+                await eventually(lambda: _watch_gone(kube, namespace, stale))
+                fault.injected += 1
+                # the service's watch timed out and is resuming from ``stale``: let it through
+                await until(lambda: proxy.waiting > 0)
+                proxy.drop()
+                proxy.release()
+                await until(lambda: restarts("gone") > gone)
+                await converged()
+                await fleet.round(stub, 100)
+                await converged()
+                assert restarts("error") >= 1, "a cut broke a live watch"
+                fault.figures.update(
+                    {
+                        "410 Gone": int(restarts("gone")),
+                        "relists after errors": int(restarts("error")),
+                        "read timeouts": int(restarts("read-timeout")),
+                        "status writes": int(counter(metrics.writes, mode="update", result="ok")),
+                    }
+                )
+    finally:
+        server.cleanup()

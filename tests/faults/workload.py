@@ -1,9 +1,10 @@
-"""Report workloads for fault tests, the offline truth they imply, and a watch of what was written."""
+"""Report workloads for fault tests, the offline truth they imply, and a watch of the writes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -126,7 +127,7 @@ class StatusHistory:
         out = []
         for name, history in self.by_name.items():
             values = [status[key] for _, status in history]
-            if any(b < a for a, b in zip(values, values[1:], strict=False)):
+            if any(b < a for a, b in itertools.pairwise(values)):
                 out.append(f"{name}: {values}")
         return out
 
