@@ -11,19 +11,12 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import grpc
 import pytest
 
@@ -34,6 +27,7 @@ from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.shard.ownership import ring_key
+from aggregator.shard.processes import ReplicaProcess
 from aggregator.shard.ring import Ring
 from tests.helpers import eventually
 
@@ -41,80 +35,6 @@ RESOURCES = int(os.environ.get("STATUSAGG_SHARD_RESOURCES", "1500"))
 CLUSTERS = ("east", "west", "north")
 REPLICAS = ("r-0", "r-1", "r-2")
 LEASE_S = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ReplicaProcess:
-    """``statusagg serve --shard`` as its own process."""
-
-    replica_id: str
-    kubeconfig: Path
-    namespace: str
-    group: str
-    log_path: Path
-    port: int = field(default_factory=_free_port)
-    metrics_port: int = field(default_factory=_free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "aggregator.cli", "serve", "--insecure",
-            "--kubeconfig", str(self.kubeconfig),
-            "--listen", self.address,
-            "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
-            "--plugins", "false",
-            "--min-write-interval", "0.2",
-            "--shard",
-            "--replica-id", self.replica_id,
-            "--lease-namespace", self.namespace,
-            "--shard-group", self.group,
-            "--lease-duration", str(LEASE_S),
-            "--lease-renew-interval", "0.5",
-            "--lease-renew-deadline", "2",
-            "--handover", "8",
-        ]  # fmt: skip
-        log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process)
-        self.process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "POD_NAME": self.replica_id},
-        )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    async def metric(self, name: str) -> float | None:
-        try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as response,
-            ):
-                text = await response.text()
-        except aiohttp.ClientError:
-            return None
-        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else None
 
 
 class Fleet:
