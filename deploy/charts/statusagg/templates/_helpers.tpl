@@ -42,3 +42,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "statusagg.flagValue" -}}
 {{- if and (kindIs "float64" .) (eq . (floor .)) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
 {{- end }}
+
+{{/* Non-empty when the replicas share the resources through Leases. */}}
+{{- define "statusagg.sharded" -}}
+{{- if or .Values.sharding.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
+{{- end }}
