@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from aggregator.normalize import same_json
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class ResourceKey:
@@ -48,7 +50,7 @@ class MemberItem:
     def same_content(self, other: MemberItem) -> bool:
         """Whether a new report says nothing new (sequence and arrival time aside)."""
         return (
-            self.status == other.status
+            same_json(self.status, other.status)
             and self.applied == other.applied
             and self.applied_message == other.applied_message
             and self.health == other.health

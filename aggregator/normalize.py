@@ -49,6 +49,21 @@ def normalize(value: Any, *, omit_zero: bool = False) -> Any:
     return value
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: unlike ``==``, ``true`` and ``1`` (and ``1`` and ``1.0``) differ."""
+    return bool(a == b) and _same_types(a, b)
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return all(_same_types(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return all(map(_same_types, a, b))
+    return True
+
+
 def normalized_status(obj: dict[str, Any] | None) -> dict[str, Any]:
     """The normalised ``.status`` of an object (empty when it has none)."""
     if not obj:

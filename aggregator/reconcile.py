@@ -14,7 +14,13 @@ from aggregator.events import EventRecorder
 from aggregator.kube.client import ApiError, Conflict, NotFound, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import ResourceKey
-from aggregator.normalize import comparable, comparable_status, normalize, normalized_status
+from aggregator.normalize import (
+    comparable,
+    comparable_status,
+    normalize,
+    normalized_status,
+    same_json,
+)
 from aggregator.store import MemberStore
 from aggregator.templates import TemplateCaches
 from aggregator.writer import Result, StatusWriter, WriteMode
@@ -92,7 +98,7 @@ class Reconciler:
             return False
         if state is None or state.written is None:
             return True
-        return comparable_status(obj) != state.written
+        return not same_json(comparable_status(obj), state.written)
 
     def _mode_for(self, key: ResourceKey) -> WriteMode:
         return self.kind_write_modes.get(key.kind, self.write_mode)
@@ -115,9 +121,9 @@ class Reconciler:
     def _is_current(self, state: KeyState) -> Any:
         def is_current(obj: Obj, desired: dict[str, Any]) -> bool:
             live = comparable_status(obj)
-            if live == comparable(desired):
+            if same_json(live, comparable(desired)):
                 return True
-            if state.desired == desired and state.written == live:
+            if same_json(state.desired, desired) and same_json(state.written, live):
                 return True  # the server reshapes what we write (defaults, pruning): done
             if self.ignore_paths:
                 return not DeepDiff(live, comparable(desired), exclude_paths=self.ignore_paths)

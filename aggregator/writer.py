@@ -24,6 +24,7 @@ from aggregator.kube.client import APPLY_PATCH, ApiError, Conflict, KubeClient, 
 from aggregator.kube.resources import ResourceType
 from aggregator.kube.watchcache import WatchCache
 from aggregator.metrics import Metrics
+from aggregator.normalize import same_json
 
 FIELD_MANAGER = "statusagg"
 
@@ -55,17 +56,6 @@ CurrentFn = Callable[[Obj, dict[str, Any]], bool]
 FenceFn = Callable[[], bool]
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """JSON equality: unlike ``==``, ``1``, ``1.0`` and ``true`` differ."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_json(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(map(_same_json, a, b))
-    return bool(a == b)
-
-
 def merge_patch(old: Any, new: Any) -> Any:
     """The RFC 7386 merge patch turning ``old`` into ``new`` (nulls delete keys)."""
     if not isinstance(old, dict) or not isinstance(new, dict):
@@ -76,7 +66,7 @@ def merge_patch(old: Any, new: Any) -> Any:
     for name, value in new.items():
         if name not in old:
             patch[name] = value
-        elif not _same_json(old[name], value):
+        elif not same_json(old[name], value):
             patch[name] = merge_patch(old[name], value)
     return patch
 

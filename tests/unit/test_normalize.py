@@ -10,7 +10,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.normalize import comparable, comparable_status, normalize, normalized_status
+from aggregator.normalize import (
+    comparable,
+    comparable_status,
+    normalize,
+    normalized_status,
+    same_json,
+)
 
 JSON_SCALARS = (
     st.none()
@@ -205,3 +211,10 @@ def test_comparable_is_idempotent_and_agrees_with_normalize(value: dict[str, Any
     once = comparable(value)
     assert _canonical(comparable(once)) == _canonical(once)
     assert _canonical(comparable(normalize(value))) == _canonical(once)
+
+
+def test_true_and_one_are_different_json() -> None:
+    assert {"ready": 1} == {"ready": True}  # what Python's == says
+    assert not same_json({"ready": 1}, {"ready": True})
+    assert not same_json([{"a": 1}], [{"a": 1.0}])
+    assert same_json({"a": [1, {"b": "x"}]}, {"a": [1, {"b": "x"}]})

@@ -25,7 +25,8 @@ def test_keys_spread_evenly() -> None:
 def test_removing_a_member_moves_only_its_keys() -> None:
     before, after = Ring(["r-a", "r-b", "r-c"]), Ring(["r-a", "r-c"])
     moved = [k for k in KEYS if before.owner(k) != after.owner(k)]
-    assert moved and all(before.owner(k) == "r-b" for k in moved)
+    assert moved
+    assert all(before.owner(k) == "r-b" for k in moved)
     assert len(moved) == sum(1 for k in KEYS if before.owner(k) == "r-b")
 
 

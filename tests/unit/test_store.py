@@ -365,3 +365,9 @@ def test_store_matches_a_reference_model(ops: list[tuple[Any, ...]]) -> None:
             assert [(i.cluster, i.sequence, i.status) for i in store.items(key)] == sorted(
                 (c, s, {"replicas": r}) for (k, c), (s, r) in live.items() if k == key
             )
+
+
+def test_a_status_flipping_between_one_and_true_is_a_change() -> None:
+    store = MemberStore()
+    assert store.put(item(sequence=1, replicas=1)) is Outcome.CHANGED
+    assert store.put(item(sequence=2, replicas=True)) is Outcome.CHANGED
