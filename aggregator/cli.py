@@ -507,13 +507,17 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--clusters", type=int, default=3)
     p.add_argument("--resources", type=int, default=20)
     p.add_argument("--duration", type=float, default=20.0, help="seconds of simulated traffic")
+    p.add_argument("--replicas", type=int, default=1, help="sharded replicas sharing the resources")
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from aggregator.demo import run_demo
 
-    return asyncio.run(run_demo(args.clusters, args.resources, args.duration))
+    if args.replicas < 1:
+        print("statusagg demo: --replicas must be at least 1", file=sys.stderr)
+        return 2
+    return asyncio.run(run_demo(args.clusters, args.resources, args.duration, args.replicas))
 
 
 def main(argv: list[str] | None = None) -> int:

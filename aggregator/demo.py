@@ -9,6 +9,7 @@ sum computed from what the agents last reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -25,7 +26,10 @@ from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
-from aggregator.serve import ServeOptions, running
+from aggregator.serve import RunningService, ServeOptions, running
+from aggregator.service import ServiceSettings
+from aggregator.shard.processes import free_port
+from aggregator.shard.replica import ShardSettings
 
 NAMESPACE = "demo"
 REPLICAS = 3
@@ -116,64 +120,123 @@ async def _wait_converged(kube: KubeClient, names: list[str], want: int, within:
     return False
 
 
-async def run_demo(clusters: int, resources: int, duration: float) -> int:
+async def run_demo(clusters: int, resources: int, duration: float, replicas: int = 1) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="statusagg-demo-"))
     server = LocalAPIServer(data_dir)
     print(f"starting a local kube-apiserver (data in {data_dir}) ...", file=sys.stderr)
     server.start()
     try:
-        return await _demo(server, clusters, resources, duration)
+        return await _demo(server, clusters, resources, duration, replicas)
     finally:
         server.cleanup()
 
 
-async def _demo(server: LocalAPIServer, clusters: int, resources: int, duration: float) -> int:
+def _serve_options(server: LocalAPIServer, index: int, replicas: int) -> ServeOptions:
+    if replicas == 1:
+        return ServeOptions(
+            kubeconfig=server.kubeconfig, listen="127.0.0.1:0", metrics_listen="127.0.0.1:0"
+        )
+    port = free_port()
+    return ServeOptions(
+        kubeconfig=server.kubeconfig,
+        listen=f"127.0.0.1:{port}",
+        metrics_listen="127.0.0.1:0",
+        settings=ServiceSettings(field_manager=f"statusagg/replica-{index}"),
+        sharding=ShardSettings(
+            replica_id=f"replica-{index}",
+            advertise_address=f"127.0.0.1:{port}",
+            namespace=NAMESPACE,
+            lease_duration_s=6,
+            renew_interval_s=1,
+            renew_deadline_s=4,
+            handover_s=2,
+        ),
+    )
+
+
+async def _settled(services: list[RunningService]) -> None:
+    """Wait until every replica sees all of them and no handover is open."""
+    while True:
+        views = [s.replica.ownership for s in services if s.replica is not None]
+        if (
+            len({o.view.id for o in views}) == 1
+            and len(views[0].view.members) == len(services)
+            and not any(o.handing_over for o in views)
+        ):
+            return
+        await asyncio.sleep(0.1)
+
+
+def _sum(services: list[RunningService], name: str) -> float:
+    return sum(_counter(s.service.metrics, name) for s in services)
+
+
+async def _demo(
+    server: LocalAPIServer, clusters: int, resources: int, duration: float, replicas: int
+) -> int:
     names = [f"web-{i:03d}" for i in range(resources)]
-    async with KubeClient(load_cluster_access(server.kubeconfig), qps=0) as kube:
+    async with (
+        KubeClient(load_cluster_access(server.kubeconfig), qps=0) as kube,
+        contextlib.AsyncExitStack() as stack,
+    ):
         await kube.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
         for name in names:
             await kube.create(DEPLOYMENTS, sample_deployment(name, NAMESPACE, REPLICAS))
-        options = ServeOptions(
-            kubeconfig=server.kubeconfig, listen="127.0.0.1:0", metrics_listen="127.0.0.1:0"
-        )
-        async with running(options) as svc:
+        services = [
+            await stack.enter_async_context(running(_serve_options(server, i, replicas)))
+            for i in range(replicas)
+        ]
+        for svc in services:
             print(
                 f"statusagg serving gRPC on {svc.address}, metrics on "
                 f"http://{svc.metrics_address}/metrics",
                 file=sys.stderr,
             )
-            agents = [
-                SimulatedAgent(f"member-{c + 1}", names, svc.address) for c in range(clusters)
-            ]
-            await asyncio.gather(*(a.sync() for a in agents))
-            until = time.monotonic() + duration
-            runs = asyncio.gather(*(a.run(until) for a in agents))
-            metrics = svc.service.metrics
-            while not runs.done():
-                await asyncio.sleep(2.0)
-                print(
-                    f"reports {sum(a.sent for a in agents):6d}  "
-                    f"writes {_counter(metrics, 'statusagg_status_writes_total'):5.0f}  "
-                    f"skips {_counter(metrics, 'statusagg_status_skips_total'):5.0f}  "
-                    f"conflicts {_counter(metrics, 'statusagg_conflicts_total'):3.0f}  "
-                    f"queue {len(svc.service.queue)}",
-                    file=sys.stderr,
-                )
-            await runs
-            converged = await _wait_converged(kube, names, REPLICAS * clusters, within=30)
-            for agent in agents:
-                await agent.close()
-            sample = await kube.get(DEPLOYMENTS, NAMESPACE, names[0])
+        if replicas > 1:
+            await _settled(services)
             print(
-                json.dumps(
-                    {"template": f"{NAMESPACE}/{names[0]}", "status": sample["status"]}, indent=2
-                )
+                f"{replicas} replicas share the resources (Leases in {NAMESPACE})", file=sys.stderr
             )
-            writes = _counter(metrics, "statusagg_status_writes_total")
-            reports = sum(a.sent for a in agents)
+        addresses = [svc.address for svc in services]
+        agents = [
+            # each agent prefers another replica, as behind a Service
+            SimulatedAgent(
+                f"member-{c + 1}",
+                names,
+                "ipv4:" + ",".join(addresses[c % replicas :] + addresses[: c % replicas]),
+            )
+            for c in range(clusters)
+        ]
+        await asyncio.gather(*(a.sync() for a in agents))
+        until = time.monotonic() + duration
+        runs = asyncio.gather(*(a.run(until) for a in agents))
+        while not runs.done():
+            await asyncio.sleep(2.0)
             print(
-                f"{'converged' if converged else 'NOT converged'}: {resources} Deployments x "
-                f"{clusters} clusters, {reports} reports -> {writes:.0f} status writes, "
-                f"{_counter(metrics, 'statusagg_conflicts_total'):.0f} conflicts"
+                f"reports {sum(a.sent for a in agents):6d}  "
+                f"writes {_sum(services, 'statusagg_status_writes_total'):5.0f}  "
+                f"skips {_sum(services, 'statusagg_status_skips_total'):5.0f}  "
+                f"conflicts {_sum(services, 'statusagg_conflicts_total'):3.0f}  "
+                f"forwarded {_sum(services, 'statusagg_shard_forwarded_items_total'):5.0f}  "
+                f"queue {sum(len(s.service.queue) for s in services)}",
+                file=sys.stderr,
             )
+        await runs
+        converged = await _wait_converged(kube, names, REPLICAS * clusters, within=30)
+        for agent in agents:
+            await agent.close()
+        sample = await kube.get(DEPLOYMENTS, NAMESPACE, names[0])
+        print(
+            json.dumps(
+                {"template": f"{NAMESPACE}/{names[0]}", "status": sample["status"]}, indent=2
+            )
+        )
+        writes = _sum(services, "statusagg_status_writes_total")
+        reports = sum(a.sent for a in agents)
+        print(
+            f"{'converged' if converged else 'NOT converged'}: {resources} Deployments x "
+            f"{clusters} clusters, {reports} reports -> {writes:.0f} status writes "
+            f"({replicas} replica{'s' if replicas > 1 else ''}), "
+            f"{_sum(services, 'statusagg_conflicts_total'):.0f} conflicts"
+        )
     return 0 if converged else 1
