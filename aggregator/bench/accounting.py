@@ -99,7 +99,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _process_cpu_s(pid: int | None) -> float:
+def process_cpu_s(pid: int | None) -> float:
     """CPU seconds used so far by another process (the API server), 0 if unknown."""
     if pid is None:
         return 0.0
@@ -129,11 +129,11 @@ class UsageMeter:
     def start(self) -> None:
         _reset_peak_rss()
         self._cpu = time.process_time()
-        self._server_cpu = _process_cpu_s(self._pid)
+        self._server_cpu = process_cpu_s(self._pid)
 
     def stop(self) -> Usage:
         return Usage(
             time.process_time() - self._cpu,
             _peak_rss_mb(),
-            _process_cpu_s(self._pid) - self._server_cpu,
+            process_cpu_s(self._pid) - self._server_cpu,
         )

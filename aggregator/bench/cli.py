@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from aggregator.bench.replicas import parse_counts
 from aggregator.bench.scenarios import FULL, QUICK, SCENARIOS, build
 from aggregator.bench.strategies import STRATEGIES
 
@@ -36,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--strategy", action="append", choices=STRATEGIES, help="only these (repeatable)"
     )
+    parser.add_argument(
+        "--replicas",
+        type=parse_counts,
+        default=(1, 2, 3),
+        metavar="N,N,...",
+        help="replica counts of the replicas figure (default 1,2,3; '' or 0: skip it)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
     scenarios = build(sizes, args.scenario)
     strategies = [s for s in STRATEGIES if not args.strategy or s in args.strategy]
     command = "statusagg bench" + (" --quick" if args.quick else "")
+    if args.replicas != (1, 2, 3):
+        command += f" --replicas '{','.join(map(str, args.replicas))}'"
     print("starting a local kube-apiserver ...", file=sys.stderr)
-    with LocalAPIServer() as server, tqdm(total=steps(scenarios, strategies), unit="run") as bar:
+    total = steps(scenarios, strategies, args.replicas)
+    with LocalAPIServer() as server, tqdm(total=total, unit="run") as bar:
 
         def done(step: str) -> None:
             bar.set_postfix_str(step)
@@ -75,11 +86,14 @@ def run(args: argparse.Namespace) -> int:
                 strategies,
                 command=command,
                 apiserver_pid=server.pid,
+                replicas=args.replicas,
+                replica_logs=args.out / "replica-logs",
                 done=done,
             )
         )
     write(data, args.out)
-    print(f"wrote {args.out}/bench.json, bench.md and bench.png", file=sys.stderr)
+    pictures = "bench.png and bench-replicas.png" if "replicas" in data else "bench.png"
+    print(f"wrote {args.out}/bench.json, bench.md, {pictures}", file=sys.stderr)
     for failure in data["ci_failures"]:
         print(f"FAIL: {failure}", file=sys.stderr)
     return 1 if data["ci_failures"] else 0

@@ -74,7 +74,14 @@ async def _churn(client: KubeClient, namespace: str, resources: int, per_s: floa
         await asyncio.sleep(max(0.0, started + count / per_s - time.monotonic()))
 
 
-async def _all_final(client: KubeClient, namespace: str, final: dict[str, Obj]) -> bool:
+async def wrong_templates(client: KubeClient, namespace: str, final: dict[str, Obj]) -> list[str]:
+    """The templates of ``final`` not showing their final status now (one list)."""
+    listing = await client.list(DEPLOYMENTS, namespace)
+    shown = {obj["metadata"]["name"]: comparable_status(obj) for obj in listing["items"]}
+    return [name for name, status in final.items() if shown.get(name) != status]
+
+
+async def all_final(client: KubeClient, namespace: str, final: dict[str, Obj]) -> bool:
     listing = await client.list(DEPLOYMENTS, namespace)
     shown = {obj["metadata"]["name"]: comparable_status(obj) for obj in listing["items"]}
     return shown == final
@@ -137,7 +144,7 @@ class Runner:
             await wait_quiet(self.client)
             usage = self.meter.stop()
             after = await request_counts(self.client)
-            correct = reached and await _all_final(self.client, namespace, final)
+            correct = reached and await all_final(self.client, namespace, final)
         finally:
             await observer.stop()
             await strategy.stop()

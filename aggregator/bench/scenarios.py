@@ -82,12 +82,31 @@ class Sizes:
     calibration_puts: int
     ingest_items: int
     timeout_s: float
+    replica_resources: int  # the replicas figure: templates changed by each burst
+    replica_waves: int  # bursts per replica count (the median is reported)
 
 
-TINY = Sizes("tiny", 3, 40, 3, 0.2, 20, 1.0, 0.25, 20, 60, 40.0, 100, 4_000, 60.0)
-QUICK = Sizes("quick", 3, 300, 4, 0.5, 200, 4.0, 1.5, 200, 1_000, 60.0, 1_000, 100_000, 120.0)
+TINY = Sizes("tiny", 3, 40, 3, 0.2, 20, 1.0, 0.25, 20, 60, 40.0, 100, 4_000, 60.0, 50, 2)
+QUICK = Sizes(
+    "quick", 3, 300, 4, 0.5, 200, 4.0, 1.5, 200, 1_000, 60.0, 1_000, 100_000, 120.0, 1_000, 3
+)
 FULL = Sizes(
-    "full", 3, 1_000, 10, 1.0, 1_000, 30.0, 2.0, 1_000, 3_000, 200.0, 3_000, 100_000, 600.0
+    "full",
+    3,
+    1_000,
+    10,
+    1.0,
+    1_000,
+    30.0,
+    2.0,
+    1_000,
+    3_000,
+    200.0,
+    3_000,
+    100_000,
+    600.0,
+    5_000,
+    3,
 )
 
 

@@ -1,12 +1,15 @@
-"""The whole benchmark: the PUT ceiling, the scenario matrix, then ingest and memory."""
+"""The whole benchmark: the PUT ceiling, the scenario matrix, ingest and memory, then the
+throughput of sharded replicas."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aggregator.bench.ingest import measure_ingest
+from aggregator.bench.replicas import ReplicasResult, measure_replicas
 from aggregator.bench.report import to_json
 from aggregator.bench.runner import run_matrix
 from aggregator.bench.scenarios import Scenario, Sizes
@@ -27,9 +30,14 @@ SETTINGS = ServiceSettings(
 )
 
 
-def steps(scenarios: list[Scenario], strategies: list[str]) -> int:
+def steps(scenarios: list[Scenario], strategies: list[str], replicas: Sequence[int] = ()) -> int:
     """How many steps ``run_suite`` reports through ``done``."""
-    return 1 + len(scenarios) * len(strategies) + (StatusaggStrategy.name in strategies)
+    return (
+        1
+        + len(scenarios) * len(strategies)
+        + (StatusaggStrategy.name in strategies)
+        + len(replicas)
+    )
 
 
 async def run_suite(
@@ -41,9 +49,14 @@ async def run_suite(
     command: str,
     settings: ServiceSettings = SETTINGS,
     apiserver_pid: int | None = None,
+    replicas: Sequence[int] = (),
+    replica_logs: Path | None = None,
     done: Callable[[str], None] = lambda step: None,
 ) -> dict[str, Any]:
-    """Run everything against the API server of ``kubeconfig``; return bench.json's content."""
+    """Run everything against the API server of ``kubeconfig``; return bench.json's content.
+
+    ``replicas``: the replica counts of the replicas figure (none: not measured); their logs go
+    to ``replica_logs`` (default: a temporary directory)."""
     matrix = await run_matrix(
         kubeconfig,
         sizes,
@@ -57,4 +70,18 @@ async def run_suite(
     if StatusaggStrategy.name in strategies:
         ingest = await measure_ingest(kubeconfig, sizes.ingest_items, settings)
         done("ingest")
-    return to_json(matrix, ingest, settings, command)
+    sharded: ReplicasResult | None = None
+    if replicas:
+        with tempfile.TemporaryDirectory(prefix="statusagg-replicas-") as scratch:
+            sharded = await measure_replicas(
+                kubeconfig,
+                replicas,
+                sizes.replica_resources,
+                sizes.replica_waves,
+                settings,
+                log_dir=replica_logs or Path(scratch),
+                apiserver_pid=apiserver_pid,
+                timeout_s=sizes.timeout_s,
+                done=done,
+            )
+    return to_json(matrix, ingest, settings, command, sharded)

@@ -120,7 +120,8 @@ def _burst(run: dict[str, Any], runs: dict[str, Any], puts_per_s: float) -> list
 
 
 def ci_failures(data: dict[str, Any]) -> list[str]:
-    """What fails CI: a strategy ending incorrect, or statusagg writing more than karmada."""
+    """What fails CI: a strategy or a replica count ending incorrect, or statusagg writing more
+    than karmada."""
     failures: list[str] = []
     for name, runs in data["scenarios"].items():
         for strategy, run in runs.items():
@@ -132,4 +133,8 @@ def ci_failures(data: dict[str, Any]) -> list[str]:
             theirs = baseline["status_writes"] + baseline["event_writes"]
             if ours > theirs:
                 failures.append(f"{name}: statusagg made {ours} writes, karmada {theirs}")
+    for run in data.get("replicas", {}).get("runs", []):
+        if not run["correct"]:
+            reason = run["error"] or "templates did not end at the expected status"
+            failures.append(f"replicas {run['replicas']}: {reason}")
     return failures

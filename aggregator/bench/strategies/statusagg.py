@@ -39,34 +39,40 @@ def _status_json(version: int) -> bytes:
     return json.dumps(member_status(version)).encode()
 
 
+def member_items(namespace: str, reports: Sequence[Report], sequence: int) -> list[pb.MemberStatus]:
+    """The items an agent sends for ``reports``, all stamped with ``sequence``."""
+    return [
+        pb.MemberStatus(
+            cluster=cluster_name(report.cluster),
+            resource=pb.ResourceRef(
+                api_version=API_VERSION,
+                kind=KIND,
+                namespace=namespace,
+                name=template_name(report.resource),
+            ),
+            status_json=_status_json(report.version),
+            applied=True,
+            health=pb.HEALTH_HEALTHY if report.version == REPLICAS else pb.HEALTH_UNHEALTHY,
+            generation=1,
+            observed_generation=1,
+            template_generation=1,
+            sequence=sequence,
+        )
+        for report in reports
+    ]
+
+
 def report_payloads(
     namespace: str, batches: Sequence[Sequence[Report]], sequence: int
 ) -> list[bytes]:
     """Encoded ``ReportRequest`` messages: one per cluster batch, split every ``BATCH`` items."""
-    payloads = []
-    for batch in batches:
-        for start in range(0, len(batch), BATCH):
-            items = [
-                pb.MemberStatus(
-                    cluster=cluster_name(report.cluster),
-                    resource=pb.ResourceRef(
-                        api_version=API_VERSION,
-                        kind=KIND,
-                        namespace=namespace,
-                        name=template_name(report.resource),
-                    ),
-                    status_json=_status_json(report.version),
-                    applied=True,
-                    health=pb.HEALTH_HEALTHY if report.version == REPLICAS else pb.HEALTH_UNHEALTHY,
-                    generation=1,
-                    observed_generation=1,
-                    template_generation=1,
-                    sequence=sequence,
-                )
-                for report in batch[start : start + BATCH]
-            ]
-            payloads.append(pb.ReportRequest(items=items).SerializeToString())
-    return payloads
+    return [
+        pb.ReportRequest(
+            items=member_items(namespace, batch[start : start + BATCH], sequence)
+        ).SerializeToString()
+        for batch in batches
+        for start in range(0, len(batch), BATCH)
+    ]
 
 
 class StatusaggStrategy(Strategy):
