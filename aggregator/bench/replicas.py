@@ -7,7 +7,8 @@ to replica i mod k, as a Kubernetes Service pins a connection to one pod) Syncs 
 the agents send bursts: every item of every resource changes at once, one ``Report`` per 1,000
 items, all in flight together. A burst is measured from its first Report until every template
 shows the offline aggregate (a watch on the namespace, checked with a list at the end), with the
-status writes the API server counted; throughput is effective status writes per second.
+status writes the API server counted; throughput is effective status writes per second. The
+first burst of each k is a warm-up: checked, not kept.
 
 Every k uses the same templates: each burst raises every item's version by one, and the agents
 of the next k start with a Sync of the versions the last burst left.
@@ -61,6 +62,8 @@ CLUSTERS = 3
 LEASE_DURATION_S = 15  # serve's default; the bench never kills a replica
 HANDOVER_S = 2.0  # replicas start empty: there is nothing to hand over, only a window to wait
 READY_TIMEOUT_S = 90.0
+HEARTBEAT_S = 1.0
+WARMUP = 1  # bursts per replica count before the measured ones (connections, first writes)
 POLL_S = 0.2
 
 FORWARDED = "statusagg_shard_forwarded_items_total"
@@ -237,8 +240,9 @@ class _Group:
 
 
 class _Agents:
-    """One simulated agent per member cluster, each connected to one replica; Syncs at start
-    and whenever a reply carries another view id than the last one (as the agent does)."""
+    """One simulated agent per member cluster, each connected to one replica. As the agent does,
+    each Syncs at start and whenever a reply carries another view id than the last one, and
+    sends an empty Report as a heartbeat when it has nothing else to send."""
 
     def __init__(
         self, namespace: str, resources: int, clusters: int, replicas: list[ReplicaProcess]
@@ -247,8 +251,10 @@ class _Agents:
         self.resources = resources
         self.addresses = [replicas[c % len(replicas)].address for c in range(clusters)]
         self.epochs = [""] * clusters
+        self.versions = [0] * clusters  # what each cluster's items are at
         self.resyncs = 0
         self.retries = 0
+        self._locks = [asyncio.Lock() for _ in range(clusters)]
         self._sequence = 0
         self._timeout_s = 60.0
 
@@ -262,7 +268,13 @@ class _Agents:
             ]
             self._report = [c.unary_unary(REPORT_METHOD, None, None) for c in channels]
             self._sync = [c.unary_unary(SYNC_METHOD, None, None) for c in channels]
-            yield self
+            heartbeat = asyncio.create_task(self._heartbeat(), name="bench agents heartbeat")
+            try:
+                yield self
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
 
     def next_sequence(self) -> int:
         self._sequence += 1
@@ -297,8 +309,8 @@ class _Agents:
                     raise RuntimeError(f"the service rejected an item: {result.reason}")
             return reply
 
-    async def sync(self, cluster: int, version: int) -> None:
-        reports = [Report(r, cluster, version) for r in range(self.resources)]
+    async def _sync_locked(self, cluster: int) -> None:
+        reports = [Report(r, cluster, self.versions[cluster]) for r in range(self.resources)]
         request = pb.SyncRequest(
             cluster=cluster_name(cluster),
             items=member_items(self.namespace, reports, self.next_sequence()),
@@ -306,21 +318,41 @@ class _Agents:
         reply = await self._call(self._sync[cluster], request.SerializeToString())
         self.epochs[cluster] = reply.epoch
 
+    async def _observe(self, cluster: int, replies: Sequence[pb.ReportResponse]) -> None:
+        if any(reply.epoch != self.epochs[cluster] for reply in replies):
+            self.resyncs += 1
+            await self._sync_locked(cluster)
+
     async def sync_all(self, version: int) -> None:
-        await asyncio.gather(*(self.sync(c, version) for c in range(len(self.addresses))))
+        async def one(cluster: int) -> None:
+            async with self._locks[cluster]:
+                self.versions[cluster] = version
+                await self._sync_locked(cluster)
+
+        await asyncio.gather(*(one(c) for c in range(len(self.addresses))))
 
     async def deliver(self, payloads: list[list[bytes]], version: int) -> None:
         """Send every cluster's Reports at once; resync a cluster whose view id changed."""
 
         async def one(cluster: int) -> None:
-            replies = await asyncio.gather(
-                *(self._call(self._report[cluster], p) for p in payloads[cluster])
-            )
-            if any(reply.epoch != self.epochs[cluster] for reply in replies):
-                self.resyncs += 1
-                await self.sync(cluster, version)
+            async with self._locks[cluster]:
+                self.versions[cluster] = version
+                replies = await asyncio.gather(
+                    *(self._call(self._report[cluster], p) for p in payloads[cluster])
+                )
+                await self._observe(cluster, replies)
 
         await asyncio.gather(*(one(c) for c in range(len(self.addresses))))
+
+    async def _heartbeat(self) -> None:
+        async def one(cluster: int) -> None:
+            async with self._locks[cluster]:
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self._observe(cluster, [await self._call(self._report[cluster], b"")])
+
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.gather(*(one(c) for c in range(len(self.addresses))))
 
 
 def expected_statuses(
@@ -432,7 +464,8 @@ class _Measurement:
         )
 
     async def run(self, count: int, first_version: int) -> ReplicasRun:
-        """``count`` replicas: start, settle on ``first_version``, then the bursts."""
+        """``count`` replicas: start, settle on ``first_version``, then ``WARMUP`` bursts that
+        are checked but not kept, then the measured bursts."""
         leases = f"bench-leases-{count}-{uuid.uuid4().hex[:6]}"
         await self.client.create(NAMESPACES, {"metadata": {"name": leases}})
         group = _Group(self.kubeconfig, count, leases, self.log_dir, self.args)
@@ -448,10 +481,11 @@ class _Measurement:
                 await agents.sync_all(first_version)
                 await self.settle(group, first_version)
                 ready_s = time.monotonic() - started
-                for index in range(self.bursts):
+                for index in range(WARMUP + self.bursts):
                     version = first_version + index + 1
                     result = await self.burst(group, agents, version, agents.payloads(version))
-                    bursts.append(result)
+                    if index >= WARMUP:
+                        bursts.append(result)
                     if not result.correct:
                         error = f"burst {index + 1}: templates did not show the expected status"
                         break
@@ -476,7 +510,8 @@ async def measure_replicas(
     done: Callable[[str], None] = lambda step: None,
 ) -> ReplicasResult:
     """Measure each replica count in ``counts`` in turn; replica logs go to ``log_dir``."""
-    versions = len(counts) * bursts
+    per_count = WARMUP + bursts
+    versions = len(counts) * per_count
     if versions >= REPLICAS:
         raise ValueError(f"at most {REPLICAS - 1} bursts in all, asked for {versions}")
     await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
@@ -489,7 +524,7 @@ async def measure_replicas(
         await create_templates(client, measurement.namespace, resources, initial)
         runs = []
         for index, count in enumerate(counts):
-            runs.append(await measurement.run(count, index * bursts))
+            runs.append(await measurement.run(count, index * per_count))
             done(f"replicas/{count}")
         await remove_objects(client, measurement.namespace)
     return ReplicasResult(
