@@ -77,7 +77,7 @@ class Reporter:
         self.synced = asyncio.Event()
 
     def offer(self, item: pb.MemberStatus) -> None:
-        """Queue ``item`` unless it repeats what was last sent for its object."""
+        """Queue ``item`` unless it repeats what was last sent (or is being sent) for its object."""
         key = item_key(item)
         if self._sent.get(key) == signature(item) and key not in self._pending:
             return
@@ -128,6 +128,13 @@ class Reporter:
         keys = list(self._pending)[: self._batch_size]
         batch = [self._pending.pop(k) for k in keys]
         items = self._stamp(batch)
+        # before the call: a change back to the last value sent, arriving while this batch is on
+        # the wire, must not be skipped as a repeat (on failure the batch is pending again)
+        for key, item in zip(keys, batch, strict=True):
+            if item.removed:
+                self._sent.pop(key, None)
+            else:
+                self._sent[key] = signature(item)
         try:
             reply = await self._stub.Report(pb.ReportRequest(items=items), metadata=self._metadata)
         except BaseException:
@@ -136,10 +143,6 @@ class Reporter:
             raise
         self._observe_epoch(reply.epoch)
         self._count(reply, items)
-        for key, item in zip(keys, batch, strict=True):
-            self._sent[key] = signature(item)
-            if item.removed:
-                self._sent.pop(key, None)
 
     async def run(self) -> None:
         backoff = 0.1
@@ -151,7 +154,10 @@ class Reporter:
                     await self._send_batch()
                 else:
                     try:
-                        await asyncio.wait_for(self._wakeup.wait(), self._heartbeat_s)
+                        # not wait_for: on Python 3.11 it swallows a cancellation that arrives
+                        # as the wakeup fires, and the agent would never stop
+                        async with asyncio.timeout(self._heartbeat_s):
+                            await self._wakeup.wait()
                     except TimeoutError:
                         reply = await self._stub.Report(pb.ReportRequest(), metadata=self._metadata)
                         self._observe_epoch(reply.epoch)

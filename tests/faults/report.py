@@ -32,12 +32,20 @@ class FaultRecord:
     ) -> None:
         """Wait until ``lost()`` is empty; record how many updates were still lost at the end."""
 
+        missing: Sequence[object] = ()
+
         async def none_lost() -> bool:
+            nonlocal missing
             missing = await lost()
             self.lost_updates = len(missing)
             return not missing
 
-        await eventually(none_lost, within=within, interval=0.1)
+        try:
+            await eventually(none_lost, within=within, interval=0.1)
+        except AssertionError:
+            raise AssertionError(
+                f"{len(missing)} updates still lost after {within:.0f}s: {list(missing)[:10]}"
+            ) from None
 
 
 @dataclass
