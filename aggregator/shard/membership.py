@@ -12,7 +12,6 @@ writing before any peer can consider its Lease expired and take its keys over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -124,8 +123,10 @@ class Membership:
 
     async def start(self) -> None:
         """Try to take our Lease, start watching the group, and keep renewing."""
-        with contextlib.suppress(Exception):
+        try:
             await self._renew()
+        except Exception as exc:
+            log.warning("taking Lease %s failed, will retry: %s", self._name, exc)
         await self._cache.start()
         self._tasks = [
             asyncio.create_task(self._renew_loop(), name="lease-renew"),
