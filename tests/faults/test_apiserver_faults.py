@@ -89,6 +89,7 @@ async def test_slow_and_dropping_api_server(
                     "watch restarts": int(labelled_total(metrics.watch_restarts)),
                     "statuses stored": history.status_changes(),
                     "peak pending keys": peaks["pending keys"],
+                    "peak queue heap": peaks["queue heap"],
                 }
             )
         assert fault.injected >= scale.drops // 2 + 1

@@ -22,6 +22,7 @@ from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
 from aggregator.service import ServiceSettings
+from tests.faults.report import FaultRecord
 from tests.helpers import eventually
 
 CLUSTERS = ("a", "b", "c")
@@ -116,8 +117,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[LocalAPIServer, KubeCli
 
 
 async def test_api_server_killed_mid_burst_loses_nothing(
-    cluster: tuple[LocalAPIServer, KubeClient],
+    cluster: tuple[LocalAPIServer, KubeClient], fault: FaultRecord
 ) -> None:
+    fault.name = "API server SIGKILLed mid-burst, restarted"
     server, kube = cluster
     names = [f"app-{i:02d}" for i in range(RESOURCES)]
     fleet = Fleet()
@@ -133,6 +135,7 @@ async def test_api_server_killed_mid_burst_loses_nothing(
         for cluster_name in CLUSTERS:
             await stub.Report(pb.ReportRequest(items=fleet.items(cluster_name, names, 1)))
         server.kill()  # SIGKILL mid-burst: writes in flight fail, watches break
+        fault.injected += 1
         for ready in (2, 3):
             for cluster_name in CLUSTERS:
                 await stub.Report(pb.ReportRequest(items=fleet.items(cluster_name, names, ready)))
@@ -140,11 +143,10 @@ async def test_api_server_killed_mid_burst_loses_nothing(
         await stub.Report(pb.ReportRequest(items=fleet.items("a", names[:10], 0)))
         server.start()
 
-        async def converged() -> bool:
-            return not await lost_updates(kube, fleet, names)
-
-        await eventually(converged, within=60)
-        assert svc.service.metrics.retries._value.get() > 0, "the outage was noticed"
+        await fault.converge(lambda: lost_updates(kube, fleet, names), within=60)
+        retries = svc.service.metrics.retries._value.get()
+        fault.figures["requeues"] = int(retries)
+        assert retries > 0, "the outage was noticed"
     assert await lost_updates(kube, fleet, names) == []
 
 
@@ -157,7 +159,9 @@ def _free_port() -> int:
 async def test_service_killed_and_restarted_converges_after_resync(
     cluster: tuple[LocalAPIServer, KubeClient],
     tmp_path: Path,
+    fault: FaultRecord,
 ) -> None:
+    fault.name = "service SIGKILLed and restarted, agents resync"
     server, kube = cluster
     names = [f"app-{i:02d}" for i in range(RESOURCES)]
     fleet = Fleet()
@@ -206,6 +210,7 @@ async def test_service_killed_and_restarted_converges_after_resync(
                 await stub.Report(pb.ReportRequest(items=fleet.items(cluster_name, names, 1)))
             process.send_signal(signal.SIGKILL)
             process.wait()
+            fault.injected += 1
             # members change while the service is down; their reports are lost with it
             for cluster_name in CLUSTERS:
                 fleet.items(cluster_name, names, 2)
@@ -213,11 +218,7 @@ async def test_service_killed_and_restarted_converges_after_resync(
             second = await eventually(epoch)
             assert second != first, "a restarted service has a new epoch"
             await fleet.sync_all(stub, names)  # what agents do on a new epoch
-
-            async def converged() -> bool:
-                return not await lost_updates(kube, fleet, names)
-
-            await eventually(converged, within=60)
+            await fault.converge(lambda: lost_updates(kube, fleet, names), within=60)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

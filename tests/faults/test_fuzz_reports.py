@@ -19,6 +19,8 @@ from aggregator.kube import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
+from tests.faults.conftest import Scale
+from tests.faults.report import FaultReport, reason_class
 from tests.helpers import eventually
 
 INT64 = 2**63 - 1
@@ -93,7 +95,11 @@ async def fuzz_service(apiserver: LocalAPIServer) -> AsyncIterator[RunningServic
 
 
 async def test_hostile_batches_never_hurt_the_service(
-    kube: KubeClient, namespace: str, fuzz_service: RunningService
+    kube: KubeClient,
+    namespace: str,
+    fuzz_service: RunningService,
+    scale: Scale,
+    fault_report: FaultReport,
 ) -> None:
     for name in ("fuzz-a", "fuzz-b", "healthy"):
         await kube.create(DEPLOYMENTS, sample_deployment(name, namespace))
@@ -102,7 +108,7 @@ async def test_hostile_batches_never_hurt_the_service(
         stub = pb_grpc.StatusAggregatorStub(channel)
 
         @settings(
-            max_examples=60,
+            max_examples=600 if scale.soak else 60,
             deadline=None,
             suppress_health_check=[
                 HealthCheck.function_scoped_fixture,
@@ -113,6 +119,8 @@ async def test_hostile_batches_never_hurt_the_service(
         @given(st.lists(hostile_items(namespace), max_size=12))
         def check(batch: list[pb.MemberStatus]) -> None:
             CASES["examples"] += 1
+            fault_report.fuzz.cases += 1
+            fault_report.fuzz.items += len(batch)
 
             async def send() -> pb.ReportResponse:
                 reply: pb.ReportResponse = await stub.Report(
@@ -124,6 +132,7 @@ async def test_hostile_batches_never_hurt_the_service(
             try:
                 reply = future.result(timeout=60)
             except grpc.aio.AioRpcError as exc:  # only an oversized message may fail whole
+                fault_report.fuzz.rejected_calls[exc.code().name] += 1
                 assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # noqa: PT017
                 return
             assert len(reply.results) == len(batch)
@@ -135,6 +144,7 @@ async def test_hostile_batches_never_hurt_the_service(
                 )
                 if result.outcome == pb.ItemResult.OUTCOME_REJECTED:
                     assert result.reason
+                    fault_report.fuzz.rejected_items[reason_class(result.reason)] += 1
 
         await loop.run_in_executor(None, check)
         assert CASES["examples"] >= 30
