@@ -277,9 +277,10 @@ def plot_replicas(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = [run for run in data["replicas"]["runs"] if run["correct"]]
+    positions = list(range(len(runs)))
     labels = [str(run["replicas"]) for run in runs]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    bars = left.bar(labels, [run["writes_per_s"] for run in runs], color="tab:blue")
+    bars = left.bar(positions, [run["writes_per_s"] for run in runs], color="tab:blue")
     for bar, run in zip(bars, runs, strict=True):
         if run["speedup"] is not None:
             left.annotate(
@@ -290,11 +291,15 @@ def plot_replicas(data: dict[str, Any], path: Path) -> None:
             )
     ceiling = data.get("limit", {}).get("status_puts_per_s")
     if ceiling:
-        left.axhline(ceiling, color="black", linewidth=0.8, linestyle="--", label="limit PUT/s")
+        left.axhline(
+            ceiling,
+            color="black",
+            linewidth=0.8,
+            linestyle="--",
+            label="limit: PUT/s of one process, 32 in flight",
+        )
         left.legend(fontsize="small", loc="lower right")
-    left.set_xlabel("replicas")
     left.set_title("effective status writes per second (median burst)")
-    left.grid(axis="y", alpha=0.3)
     bottom = [0.0] * len(runs)
     for key, name in (
         ("apiserver_cpu_s", "API server"),
@@ -302,19 +307,18 @@ def plot_replicas(data: dict[str, Any], path: Path) -> None:
         ("bench_cpu_s", "agents + watch"),
     ):
         values = [run[key] for run in runs]
-        right.bar(labels, values, bottom=bottom, label=name)
+        right.bar(positions, values, bottom=bottom, label=name)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     cpus = data["machine"]["cpus"] or 1
-    right.plot(
-        labels,
-        [run["converge_s"] * cpus for run in runs],
-        "ko",
-        label=f"converge s x {cpus} CPUs",
-    )
-    right.set_xlabel("replicas")
-    right.set_title("CPU seconds per burst")
-    right.legend(fontsize="small")
-    right.grid(axis="y", alpha=0.3)
+    available = [run["converge_s"] * cpus for run in runs]
+    right.plot(positions, available, "ko", label=f"converge s x {cpus} CPUs")
+    right.set_ylim(0, 1.4 * max([*bottom, *available, 0.1]))
+    right.set_title("CPU seconds per burst (medians)")
+    right.legend(fontsize="small", loc="upper center", ncol=2)
+    for axis in (left, right):
+        axis.set_xticks(positions, labels)
+        axis.set_xlabel("replicas")
+        axis.grid(axis="y", alpha=0.3)
     section = data["replicas"]
     figure.suptitle(
         f"statusagg replicas: {section['resources']:,} templates x {section['clusters']} clusters "
