@@ -53,13 +53,13 @@ def scale(pytestconfig: pytest.Config) -> Scale:
     if soak_enabled(pytestconfig):
         return Scale(
             soak=True,
-            resources=120,
-            rounds=60,
-            drops=40,
-            refusals=10,
-            flaps=40,
-            bumps=2000,
-            restarts=5,
+            resources=150,
+            rounds=100,
+            drops=60,
+            refusals=15,
+            flaps=60,
+            bumps=3000,
+            restarts=6,
         )
     return Scale(
         soak=False, resources=20, rounds=12, drops=6, refusals=2, flaps=8, bumps=150, restarts=1

@@ -57,7 +57,8 @@ class FuzzRecord:
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_NUMBER = re.compile(r"-?\d+")
+_GOT = re.compile(r"got -?\d+")
+_LARGE = re.compile(r"\b\d{4,}\b")
 
 
 def reason_class(reason: str) -> str:
@@ -67,7 +68,7 @@ def reason_class(reason: str) -> str:
         return reason.split(" for ", 1)[0] + " for <kind>"
     if reason.startswith("status_json is not JSON:"):
         return "status_json is not JSON"
-    return _NUMBER.sub("N", _QUOTED.sub("<value>", reason))
+    return _LARGE.sub("N", _GOT.sub("got N", _QUOTED.sub("<value>", reason)))
 
 
 @dataclass

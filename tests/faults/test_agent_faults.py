@@ -60,6 +60,7 @@ class Members:
             c: KubeClient(load_cluster_access(s.kubeconfig), qps=0) for c, s in servers.items()
         }
         self.changes = 0
+        self.present: dict[str, set[str]] = {c: set() for c in servers}
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -68,6 +69,7 @@ class Members:
     async def create(self, cluster: str, name: str, ready: int) -> None:
         client = self.clients[cluster]
         await client.create(DEPLOYMENTS, sample_deployment(name, self.namespace, 2, PROPAGATED))
+        self.present[cluster].add(name)
         await self.set_ready(cluster, name, ready)
 
     async def set_ready(self, cluster: str, name: str, ready: int) -> None:
@@ -79,6 +81,7 @@ class Members:
 
     async def delete(self, cluster: str, name: str) -> None:
         await self.clients[cluster].delete(DEPLOYMENTS, self.namespace, name)
+        self.present[cluster].discard(name)
         self.changes += 1
 
     async def truth(self, names: list[str]) -> dict[str, dict[str, int]]:
@@ -180,7 +183,7 @@ async def test_agent_killed_and_restarted(
                 await fault.converge(lambda: _lost(kube, fleet, names + spare))
                 for round_ in range(scale.restarts):
                     accepted = _accepted(svc)
-                    burst = asyncio.create_task(_burst(fleet, killed, names, 10 + round_))
+                    burst = asyncio.create_task(_burst(fleet, killed, 10 + round_))
                     # kill it once the burst is arriving at the service
                     await until(lambda a=accepted: _accepted(svc) > a)
                     process.send_signal(signal.SIGKILL)
@@ -200,6 +203,7 @@ async def test_agent_killed_and_restarted(
         metrics = svc.service.metrics
         fault.figures.update(
             {
+                "kills": fault.injected,
                 "member changes": fleet.changes,
                 "items accepted": int(_accepted(svc)),
                 "status writes": int(counter(metrics.writes, mode="update", result="ok")),
@@ -266,8 +270,8 @@ async def test_agent_connection_flaps(
         assert labelled_total(metrics.rpc_errors) > 0, "the flaps reached the agent"
 
 
-async def _burst(fleet: Members, cluster: str, names: list[str], ready: int) -> None:
-    for name in names:
+async def _burst(fleet: Members, cluster: str, ready: int) -> None:
+    for name in sorted(fleet.present[cluster]):
         await fleet.set_ready(cluster, name, ready)
 
 
