@@ -29,6 +29,7 @@ from tests.faults.workload import (
     labelled_total,
     lost_updates,
     member_status,
+    peaks,
     service_for,
     summed,
     until,
@@ -237,26 +238,9 @@ async def test_agent_connection_flaps(
         ):
             await fault.converge(lambda: _lost(kube, fleet, names))
             metrics = agent.metrics
-            for flap in range(scale.flaps):
-                name = names[flap % len(names)]
-                # a change back to the previous value while the one in between is in flight
-                await fleet.set_ready(flappy, name, 2)
-                await until(lambda n=name: _sent(agent, namespace, n, 2))
-                await fleet.set_ready(flappy, name, 1)
-                if flap % 4 == 3:
-                    # down for a while: reset, and reconnecting is refused
-                    refused = proxy.counters.refused
-                    proxy.refusing = True
-                    proxy.drop()
-                    await fleet.set_ready(flappy, names[(flap + 1) % len(names)], 3 + flap)
-                    await until(lambda r=refused: proxy.counters.refused > r)
-                    proxy.refusing = False
-                else:
-                    proxy.drop()
-                    await fleet.set_ready(flappy, names[(flap + 1) % len(names)], 3 + flap)
-                fault.injected += 1
-                # the agent is connected again before the next flap
-                await until(lambda c=proxy.counters.accepted: proxy.counters.accepted > c)
+            pending = peaks({"pending": lambda: len(agent.reporter._pending)})
+            async with pending as peak:
+                await _flap(fleet, agent, proxy, names, namespace, scale, fault)
             await fault.converge(lambda: _lost(kube, fleet, names))
             fault.figures.update(
                 {
@@ -265,9 +249,45 @@ async def test_agent_connection_flaps(
                     "connections refused": proxy.counters.refused,
                     "agent call errors": int(labelled_total(metrics.rpc_errors)),
                     "agent syncs": int(counter(metrics.syncs)),
+                    "peak agent pending items": peak["pending"],
                 }
             )
         assert labelled_total(metrics.rpc_errors) > 0, "the flaps reached the agent"
+        # the agent holds at most one pending item per member object
+        assert peak["pending"] <= len(names)
+
+
+async def _flap(
+    fleet: Members,
+    agent: Agent,
+    proxy: FaultProxy,
+    names: list[str],
+    namespace: str,
+    scale: Scale,
+    fault: FaultRecord,
+) -> None:
+    flappy = agent.options.cluster
+    for flap in range(scale.flaps):
+        name = names[flap % len(names)]
+        # a change back to the previous value while the one in between is in flight
+        await fleet.set_ready(flappy, name, 2)
+        await until(lambda n=name: _sent(agent, namespace, n, 2))
+        await fleet.set_ready(flappy, name, 1)
+        accepted = proxy.counters.accepted
+        if flap % 4 == 3:
+            # down for a while: reset, and reconnecting is refused
+            refused = proxy.counters.refused
+            proxy.refusing = True
+            proxy.drop()
+            await fleet.set_ready(flappy, names[(flap + 1) % len(names)], 3 + flap)
+            await until(lambda r=refused: proxy.counters.refused > r)
+            proxy.refusing = False
+        else:
+            proxy.drop()
+            await fleet.set_ready(flappy, names[(flap + 1) % len(names)], 3 + flap)
+        fault.injected += 1
+        # the agent is connected again before the next flap
+        await until(lambda a=accepted: proxy.counters.accepted > a)
 
 
 async def _burst(fleet: Members, cluster: str, ready: int) -> None:

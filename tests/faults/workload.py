@@ -237,25 +237,38 @@ def sizes(svc: RunningService) -> dict[str, int]:
 
 
 @contextlib.asynccontextmanager
-async def peaks_of(svc: RunningService, every_s: float = 0.005) -> AsyncIterator[dict[str, int]]:
-    """The largest value each of ``sizes`` reached while the block ran (sampled)."""
-    peaks: dict[str, int] = dict.fromkeys(sizes(svc), 0)
+async def peaks(
+    probes: dict[str, Callable[[], int]], every_s: float = 0.005
+) -> AsyncIterator[dict[str, int]]:
+    """The largest value each probe returned while the block ran (sampled)."""
+    found: dict[str, int] = {name: probe() for name, probe in probes.items()}
 
-    async def sample() -> None:
+    def sample() -> None:
+        for name, probe in probes.items():
+            found[name] = max(found[name], probe())
+
+    async def run() -> None:
         while True:
-            for name, value in sizes(svc).items():
-                peaks[name] = max(peaks[name], value)
+            sample()
             await asyncio.sleep(every_s)
 
-    task = asyncio.create_task(sample(), name="peaks")
+    task = asyncio.create_task(run(), name="peaks")
     try:
-        yield peaks
+        yield found
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        for name, value in sizes(svc).items():
-            peaks[name] = max(peaks[name], value)
+        sample()
+
+
+def peaks_of(svc: RunningService) -> contextlib.AbstractAsyncContextManager[dict[str, int]]:
+    """Peaks of what the service holds in memory (``sizes``)."""
+    return peaks({name: _size_probe(svc, name) for name in sizes(svc)})
+
+
+def _size_probe(svc: RunningService, name: str) -> Callable[[], int]:
+    return lambda: sizes(svc)[name]
 
 
 async def until(predicate: Callable[[], object], *, within: float = 60.0) -> None:
