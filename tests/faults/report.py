@@ -116,10 +116,13 @@ class FaultReport:
             f"lost updates {t['lost_updates']}; fuzz cases {t['fuzz_cases']} "
             f"({t['fuzz_items']} items, {t['rejected_items']} rejected, "
             f"{t['rejected_calls']} whole calls refused)" + (" [soak]" if self.soak else ""),
-            "",
-            "| fault | injected | survived | lost updates | figures |",
-            "|---|---:|---|---:|---|",
         ]
+        if self.faults:
+            lines += [
+                "",
+                "| fault | injected | survived | lost updates | figures |",
+                "|---|---:|---|---:|---|",
+            ]
         for r in self.faults:
             figures = ", ".join(f"{k} {_fmt(v)}" for k, v in r.figures.items())
             lost = "?" if r.lost_updates is None else str(r.lost_updates)
