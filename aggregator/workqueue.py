@@ -124,8 +124,11 @@ class WorkQueue(Generic[K]):
                 raise ShutDown
             self._wakeup.clear()
             timeout = self._heap[0][0] - now if self._heap else None
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # arrives as the event fires, and a stopping worker would keep running
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
 
     def done(self, key: K, *, failed: bool = False) -> float | None:
         """Finish ``key``. If it failed, retry it with backoff and return the delay."""

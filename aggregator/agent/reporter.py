@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import grpc
@@ -70,7 +71,9 @@ class Reporter:
         self._metadata = metadata
         self._pending: dict[ItemKey, pb.MemberStatus] = {}
         self._sent: dict[ItemKey, Signature] = {}
-        self._sequence = 0
+        # Sequences start from the clock, so a new agent process always counts above its
+        # predecessor: a late report from the old process is then stale, not an overwrite.
+        self._sequence = time.time_ns() // 1000
         self.epoch = ""
         self._needs_sync = True
         self._wakeup = asyncio.Event()

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
 from aggregator.kube.client import Gone, KubeClient, Obj
 from aggregator.kube.resources import ResourceType
 from aggregator.metrics import Metrics
@@ -142,10 +144,22 @@ class WatchCache:
                 while True:
                     try:
                         await self._watch_once()
+                        backoff = 0.1
                     except TimeoutError:
                         # Silence past the read timeout: the connection may be dead. Resume
                         # from the last resourceVersion; only 410 Gone needs a relist.
                         self._restarted("read-timeout")
+                    except (aiohttp.ClientError, ConnectionError) as exc:
+                        # A broken connection loses no events: resume where it stopped.
+                        self._restarted("connection")
+                        log.info(
+                            "watch of %s broke (%s); resuming in %.1fs",
+                            self.resource_type.plural,
+                            exc,
+                            backoff,
+                        )
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 10.0)
             except Gone:
                 self._restarted("gone")
                 log.info("watch of %s expired (410 Gone); relisting", self.resource_type.plural)
