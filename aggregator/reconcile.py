@@ -131,22 +131,24 @@ class Reconciler:
 
         return is_current
 
-    async def reconcile(self, key: ResourceKey) -> None:
-        """Bring the template's status in line with its member items. Raises on errors that
-        deserve a retry (the caller backs off); interpreter errors are final for these inputs."""
+    async def reconcile(self, key: ResourceKey) -> bool:
+        """Bring the template's status in line with its member items; return whether it wrote.
+
+        Raises on errors that deserve a retry (the caller backs off); interpreter errors are
+        final for these inputs."""
         if self.may_write is not None and not self.may_write(key):
             self._fenced(key)
-            return
+            return False
         state = self.states.setdefault(key, KeyState())
         try:
             rt, cache = await self.caches.resolve(key.api_version, key.kind)
         except NotFound:
             self._finish(state, LastWrite("failed", f"the API server does not serve {key.kind}"))
-            return
+            return False
         cached = cache.get((key.namespace, key.name))
         if cached is None:
             self._finish(state, LastWrite("not-found", "template does not exist"))
-            return
+            return False
         try:
             outcome = await self.writer.write(
                 rt,
@@ -163,7 +165,7 @@ class Reconciler:
             log.warning("aggregating %s failed: %s", key, reason)
             self._finish(state, LastWrite("failed", reason))
             self.recorder.record(cached, "Warning", FAILED, lambda: reason)
-            return
+            return False
         except ApiError as exc:
             reason = str(exc)
             if exc.status in (400, 422):
@@ -172,7 +174,7 @@ class Reconciler:
                 log.warning("the API server rejected the status of %s: %s", key, reason)
                 self._finish(state, LastWrite("failed", f"rejected by the API server: {reason}"))
                 self.recorder.record(cached, "Warning", FAILED, lambda: reason)
-                return
+                return True
             state.last_write = LastWrite("failed", reason)
             if isinstance(exc, Conflict):  # attempts ran out
                 self.recorder.record(cached, "Warning", FAILED, lambda: reason)
@@ -182,10 +184,10 @@ class Reconciler:
             raise
         if outcome.result is Result.FENCED:
             self._fenced(key)
-            return
+            return False
         if outcome.result is Result.NOT_FOUND:
             self._finish(state, LastWrite("not-found", "template was deleted"))
-            return
+            return False
         after = outcome.after or cached
         state.desired = outcome.desired
         state.written = comparable_status(after)
@@ -193,7 +195,7 @@ class Reconciler:
         if outcome.result is Result.SKIPPED:
             self.metrics.skips.inc()
             self._finish(state, LastWrite("skipped", "status up to date", rv))
-            return
+            return False
         before = normalized_status(outcome.before)
         desired = outcome.desired or {}
         if log.isEnabledFor(logging.DEBUG):
@@ -208,6 +210,7 @@ class Reconciler:
                 + change_summary(before, desired, self.ignore_paths)
             ),
         )
+        return True
 
     def _may_write(self, key: ResourceKey) -> bool:
         return self.may_write is None or self.may_write(key)

@@ -246,16 +246,17 @@ class AggregationService:
                 key = await self.queue.get()
             except ShutDown:
                 return
-            failed = False
+            failed, wrote = False, True
             try:
-                await self.reconciler.reconcile(key)
+                wrote = await self.reconciler.reconcile(key)
             except asyncio.CancelledError:
                 self.queue.done(key, failed=True)
                 raise
             except Exception as exc:
                 failed = True
                 log.warning("reconciling %s failed, will retry: %s", key, exc)
-            delay = self.queue.done(key, failed=failed)
+            # only a write starts the minimum interval: a skip must not delay the next change
+            delay = self.queue.done(key, failed=failed, throttle=wrote)
             if delay is not None:
                 self.metrics.retries.inc()
 

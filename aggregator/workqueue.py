@@ -130,12 +130,15 @@ class WorkQueue(Generic[K]):
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
 
-    def done(self, key: K, *, failed: bool = False) -> float | None:
-        """Finish ``key``. If it failed, retry it with backoff and return the delay."""
+    def done(self, key: K, *, failed: bool = False, throttle: bool = True) -> float | None:
+        """Finish ``key``. If it failed, retry it with backoff and return the delay.
+
+        ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval."""
         self._processing.discard(key)
         now = time.monotonic()
-        self._last_done[key] = now
-        self._prune_last_done(now)
+        if throttle:
+            self._last_done[key] = now
+            self._prune_last_done(now)
         if failed:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures

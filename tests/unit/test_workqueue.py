@@ -492,3 +492,15 @@ def test_queue_matches_a_simple_model(ops: list[tuple[str, str]]) -> None:
         loop.run_until_complete(_run_model(ops))
     finally:
         loop.close()
+
+
+async def test_a_run_that_wrote_nothing_does_not_start_the_min_interval() -> None:
+    q: WorkQueue[str] = WorkQueue(min_interval_s=60)
+    q.add("a")
+    assert await get(q) == "a"
+    q.done("a", throttle=False)
+    q.add("a")
+    assert await get(q) == "a", "due at once: no write to space from"
+    q.done("a")
+    q.add("a")
+    await assert_nothing_due(q)
