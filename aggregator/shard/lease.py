@@ -15,6 +15,7 @@ LEASES = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", namespaced
 GROUP_LABEL = "statusagg.io/group"
 ADDRESS_ANNOTATION = "statusagg.io/address"
 EPOCH_ANNOTATION = "statusagg.io/epoch"
+CLUSTERS_ANNOTATION = "statusagg.io/clusters"  # how many member clusters the replica holds items of
 
 _MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -56,6 +57,7 @@ def lease_body(
     duration_s: int,
     now: datetime,
     base: Obj | None = None,
+    clusters: int = 0,
 ) -> Obj:
     """The Lease held by ``member``, renewed at ``now``; ``base`` is the stored object to update."""
     meta: dict[str, Any] = dict((base or {}).get("metadata") or {})
@@ -68,6 +70,7 @@ def lease_body(
             **(meta.get("annotations") or {}),
             ADDRESS_ANNOTATION: member.address,
             EPOCH_ANNOTATION: member.epoch,
+            CLUSTERS_ANNOTATION: str(clusters),
         },
     )
     meta.pop("managedFields", None)
@@ -94,6 +97,15 @@ def member_of(lease: Obj) -> Member | None:
     if not holder or not address:
         return None
     return Member(str(holder), str(address), str(annotations.get(EPOCH_ANNOTATION, "")))
+
+
+def clusters_of(lease: Obj) -> int:
+    """How many clusters the holder said it holds items of (0 when unknown)."""
+    annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    try:
+        return max(int(annotations.get(CLUSTERS_ANNOTATION, 0)), 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def renewed_at(lease: Obj) -> datetime | None:

@@ -26,6 +26,7 @@ from aggregator.shard.lease import (
     GROUP_LABEL,
     LEASES,
     Member,
+    clusters_of,
     duration_of,
     lease_body,
     lease_name,
@@ -91,8 +92,12 @@ class Membership:
         epoch: str,
         on_change: Callable[[View], None],
         metrics: Metrics | None = None,
+        clusters: Callable[[], int] = lambda: 0,
     ) -> None:
+        """``clusters`` is how many member clusters this replica holds items of, published in
+        its Lease so that a replica that has just started knows how many resyncs to expect."""
         self.settings = settings
+        self._clusters = clusters
         self.me = Member(settings.replica_id, settings.address, epoch)
         self.view = View.of(())
         self._client = client
@@ -165,6 +170,7 @@ class Membership:
                 self.settings.lease_duration_s,
                 datetime.now(UTC),
                 current,
+                self._clusters(),
             )
             try:
                 if current is None:
@@ -196,6 +202,14 @@ class Membership:
         while True:
             await asyncio.sleep(self._until_next_expiry())
             self.refresh()
+
+    def peer_clusters(self) -> int:
+        """The most clusters any live peer holds items of."""
+        live = {m.id for m in self.view.members if m.id != self.me.id}
+        return max(
+            (clusters_of(lease) for lease in self._cache.objects() if _holder(lease) in live),
+            default=0,
+        )
 
     def _until_next_expiry(self) -> float:
         now = time.monotonic()
@@ -252,3 +266,7 @@ class Membership:
             self._metrics.shard_members.set(len(view.members))
             self._metrics.shard_view_changes.inc()
         self._on_change(view)
+
+
+def _holder(lease: Obj) -> str:
+    return str((lease.get("spec") or {}).get("holderIdentity", ""))

@@ -52,6 +52,8 @@ class Ownership:
         self._rings_since_handover: list[Ring] = []
         self._waiting_for: set[str] = set()
         self._release_on_sync = False
+        self._expected_syncs = 0
+        self._synced: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -74,8 +76,11 @@ class Ownership:
             return False
         return all(ring.owner(text) == self.replica_id for ring in self._rings_since_handover)
 
-    def change(self, view: View, known_clusters: Iterable[str]) -> None:
-        """Adopt ``view``; if its ring differs, hold moved keys until ``known_clusters`` resync."""
+    def change(self, view: View, known_clusters: Iterable[str], peer_clusters: int = 0) -> None:
+        """Adopt ``view``; if its ring differs, hold moved keys until ``known_clusters`` resync.
+
+        Knowing no clusters (just started), wait for ``peer_clusters`` distinct resyncs, the
+        count the peers publish; knowing neither, wait for the handover window."""
         previous = self.view
         self.view = view
         if previous.ring.members == view.ring.members:
@@ -83,6 +88,8 @@ class Ownership:
         self._rings_since_handover.append(previous.ring)
         self._waiting_for = set(known_clusters)
         self._release_on_sync = bool(self._waiting_for)
+        self._expected_syncs = 0 if self._waiting_for else peer_clusters
+        self._synced.clear()
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(self._handover_s, self._release)
@@ -90,7 +97,11 @@ class Ownership:
         log.info(
             "ring changed to %s: holding moved resources until %s resync (at most %.1fs)",
             ", ".join(view.ring.members) or "no members",
-            f"{len(self._waiting_for)} known clusters" if self._waiting_for else "agents",
+            f"{len(self._waiting_for)} known clusters"
+            if self._waiting_for
+            else f"{self._expected_syncs} clusters"
+            if self._expected_syncs
+            else "agents",
             self._handover_s,
         )
 
@@ -99,7 +110,10 @@ class Ownership:
         if not self.handing_over:
             return
         self._waiting_for.discard(cluster)
-        if self._release_on_sync and not self._waiting_for:
+        self._synced.add(cluster)
+        all_known = self._release_on_sync and not self._waiting_for
+        as_many_as_peers = 0 < self._expected_syncs <= len(self._synced)
+        if all_known or as_many_as_peers:
             self._release()
 
     def _release(self) -> None:

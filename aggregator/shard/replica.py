@@ -54,6 +54,7 @@ class Replica:
             epoch,
             self._view_changed,
             metrics,
+            clusters=lambda: len(self._service.clusters()) if self._service is not None else 0,
         )
         self.ownership = Ownership(
             settings.replica_id,
@@ -99,7 +100,7 @@ class Replica:
     def _view_changed(self, view: View) -> None:
         service = self._service
         known = service.clusters() if service is not None else set()
-        self.ownership.change(view, known)
+        self.ownership.change(view, known, self.membership.peer_clusters())
         if service is not None:
             dropped = service.forget(self.ownership.owned)
             if dropped:

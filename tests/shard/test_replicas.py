@@ -94,7 +94,15 @@ def replicas(
 ) -> Iterator[dict[str, ReplicaProcess]]:
     group = f"g-{uuid.uuid4().hex[:6]}"
     started = {
-        r: ReplicaProcess(r, apiserver.kubeconfig, namespace, group, tmp_path / f"{r}.log")
+        r: ReplicaProcess(
+            r,
+            apiserver.kubeconfig,
+            namespace,
+            group,
+            tmp_path / f"{r}.log",
+            ["--min-write-interval", "0.2", "--handover", "8"],
+            lease_duration_s=LEASE_S,
+        )
         for r in REPLICAS
     }
     for replica in started.values():

@@ -91,3 +91,18 @@ async def _until(condition: object, within: float = 5.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not met"
         await asyncio.sleep(0.005)
+
+
+async def test_a_new_replica_waits_for_as_many_resyncs_as_its_peers_hold_clusters() -> None:
+    ownership, _, releases = build()
+    ownership.change(View.of([A, B]), known_clusters=(), peer_clusters=2)
+    mine = next(k for k in KEYS if ownership.owned(k))
+    ownership.synced("east")
+    assert not releases
+    assert not ownership.may_write(mine)
+    ownership.synced("east")  # the same cluster twice is still one
+    assert not releases
+    ownership.synced("west")
+    assert releases == [1]
+    assert ownership.may_write(mine)
+    ownership.close()
