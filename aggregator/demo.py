@@ -22,13 +22,12 @@ import grpc
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
 from aggregator.kube.client import KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
-from aggregator.shard.processes import free_port
 from aggregator.shard.replica import ShardSettings
 
 NAMESPACE = "demo"

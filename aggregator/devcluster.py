@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -137,6 +138,13 @@ def build(module_dir: Path = MODULE_DIR, *, quiet: bool = False) -> Path:
             elapsed = time.monotonic() - started
             print(f"built {target} in {elapsed:.0f}s", file=sys.stderr)
         return target
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for local servers in tests and demos)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class LocalAPIServer:

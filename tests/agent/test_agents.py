@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from aggregator.agent.run import AgentOptions, running_agent
-from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
 from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
@@ -23,12 +22,6 @@ MEMBER_ANNOTATIONS = {
     "resourcetemplate.karmada.io/generation": "1",
 }
 CLUSTERS = ("member-1", "member-2")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ import pytest
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
 from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import ServeOptions, running
@@ -150,12 +149,6 @@ async def test_api_server_killed_mid_burst_loses_nothing(
     assert await lost_updates(kube, fleet, names) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_service_killed_and_restarted_converges_after_resync(
     cluster: tuple[LocalAPIServer, KubeClient],
     tmp_path: Path,
@@ -165,7 +158,7 @@ async def test_service_killed_and_restarted_converges_after_resync(
     server, kube = cluster
     names = [f"app-{i:02d}" for i in range(RESOURCES)]
     fleet = Fleet()
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",

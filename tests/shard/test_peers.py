@@ -12,14 +12,13 @@ import pytest
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import AuthSettings
-from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
 from aggregator.kube import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
 from aggregator.shard.ownership import ring_key
 from aggregator.shard.peers import FORWARDED_BY_METADATA, VIEW_METADATA, PeerCredentials
-from aggregator.shard.processes import free_port
 from aggregator.shard.replica import ShardSettings
 from tests.helpers import eventually
 
