@@ -68,7 +68,7 @@ class Reconciler:
         may_write: Callable[[ResourceKey], bool] | None = None,
     ) -> None:
         self.store = store
-        self.may_write = may_write
+        self.may_write = may_write or (lambda _key: True)
         self.caches = caches
         self.registry = registry
         self.writer = writer
@@ -136,7 +136,7 @@ class Reconciler:
 
         Raises on errors that deserve a retry (the caller backs off); interpreter errors are
         final for these inputs."""
-        if self.may_write is not None and not self.may_write(key):
+        if not self.may_write(key):
             self._fenced(key)
             return False
         state = self.states.setdefault(key, KeyState())
@@ -157,7 +157,7 @@ class Reconciler:
                 self._desired_of(key),
                 self._is_current(state),
                 self._mode_for(key),
-                None if self.may_write is None else (lambda: self._may_write(key)),
+                lambda: self.may_write(key),
             )
         except InterpreterError as exc:
             reason = str(exc)
@@ -211,9 +211,6 @@ class Reconciler:
             ),
         )
         return True
-
-    def _may_write(self, key: ResourceKey) -> bool:
-        return self.may_write is None or self.may_write(key)
 
     def _fenced(self, key: ResourceKey) -> None:
         """Not ours to write now (moved away, or held during a handover): the owner writes it."""
