@@ -10,6 +10,7 @@ import pytest
 from aggregator.devcluster import LocalAPIServer
 from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.resources import NAMESPACES
+from tests.helpers import MEMBER_CLUSTERS
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,16 @@ async def namespace(kube: KubeClient) -> str:
     name = f"t-{uuid.uuid4().hex[:10]}"
     await kube.create(NAMESPACES, {"metadata": {"name": name}})
     return name
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAPIServer]]:
+    """A real kube-apiserver per member cluster, for tests that run agents."""
+    servers = {c: LocalAPIServer(tmp_path_factory.mktemp(c)) for c in MEMBER_CLUSTERS}
+    try:
+        for server in servers.values():
+            server.start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.cleanup()

@@ -13,6 +13,8 @@ from aggregator.kube import KubeClient
 
 T = TypeVar("T")
 
+MEMBER_CLUSTERS = ("member-1", "member-2")  # the member API servers of the ``members`` fixture
+
 _REQUEST_TOTAL = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from aggregator.agent.run import AgentOptions, running_agent
 from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
@@ -21,19 +19,6 @@ MEMBER_ANNOTATIONS = {
     "work.karmada.io/name": "app-work",
     "resourcetemplate.karmada.io/generation": "1",
 }
-CLUSTERS = ("member-1", "member-2")
-
-
-@pytest.fixture(scope="module")
-def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAPIServer]]:
-    servers = {c: LocalAPIServer(tmp_path_factory.mktemp(c)) for c in CLUSTERS}
-    try:
-        for server in servers.values():
-            server.start()
-        yield servers
-    finally:
-        for server in servers.values():
-            server.cleanup()
 
 
 @contextlib.asynccontextmanager

@@ -9,10 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from aggregator.agent.run import Agent, AgentOptions, running_agent
 from aggregator.devcluster import LocalAPIServer, sample_deployment
@@ -34,21 +32,9 @@ from tests.faults.workload import (
     summed,
     until,
 )
+from tests.helpers import MEMBER_CLUSTERS as CLUSTERS
 
 PROPAGATED = {"work.karmada.io/name": "app-work", "resourcetemplate.karmada.io/generation": "1"}
-CLUSTERS = ("member-1", "member-2")
-
-
-@pytest.fixture(scope="module")
-def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAPIServer]]:
-    servers = {c: LocalAPIServer(tmp_path_factory.mktemp(c)) for c in CLUSTERS}
-    try:
-        for server in servers.values():
-            server.start()
-        yield servers
-    finally:
-        for server in servers.values():
-            server.cleanup()
 
 
 class Members:
