@@ -19,6 +19,7 @@ from aggregator.events import EventSettings
 from aggregator.ingest import Limits
 from aggregator.service import ServiceSettings
 from aggregator.writer import WriteMode
+from interpreters import LuaSettings
 
 if TYPE_CHECKING:
     from aggregator.shard.replica import ShardSettings
@@ -70,6 +71,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="Karmada ResourceInterpreterCustomization YAML file or directory (repeatable; env STATUSAGG_CUSTOMIZATION, comma-separated)",
     )
     _add(p, "plugins", default=True, kind=_flag, help="load Python interpreter plugins")
+    _lua_flags(p)
     _add(p, "workers", default=8, kind=int, help="concurrent reconciles")
     _add(
         p,
@@ -167,6 +169,24 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _shard_flags(p)
     _add(p, "log-level", default="info", help="debug, info, warning or error")
     p.set_defaults(func=_run_serve)
+
+
+def _lua_flags(p: argparse.ArgumentParser) -> None:
+    _add(p, "lua-timeout", default=1.0, kind=float, help="seconds one Lua script call may run")
+    _add(p, "lua-memory", default=64, kind=int, help="MiB one Lua state may allocate")
+    _add(
+        p,
+        "lua-workers",
+        default=2,
+        kind=int,
+        help="worker processes that run Lua customizations (a late one is killed and replaced)",
+    )
+
+
+def lua_settings_from(args: argparse.Namespace) -> LuaSettings:
+    return LuaSettings(
+        timeout_s=args.lua_timeout, memory_mb=args.lua_memory, workers=args.lua_workers
+    )
 
 
 def _shard_flags(p: argparse.ArgumentParser) -> None:
@@ -340,6 +360,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         metrics_listen=args.metrics_listen,
         customizations=args.customization,
         load_plugins=args.plugins,
+        lua=lua_settings_from(args),
         qps=args.qps,
         burst=args.burst,
         max_message_bytes=args.max_message_bytes,
@@ -460,6 +481,7 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=[],
         help="ResourceInterpreterCustomization file or directory (repeatable)",
     )
+    _lua_flags(p)
     _add(p, "batch-size", default=500, kind=int, help="items per Report call")
     _add(p, "log-level", default="info", help="debug, info, warning or error")
     p.set_defaults(func=_run_agent)
@@ -494,6 +516,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         token=Path(args.token_file).read_text().strip() if args.token_file else "",
         metrics_listen=args.metrics_listen,
         customizations=args.customization,
+        lua=lua_settings_from(args),
         batch_size=args.batch_size,
     )
     asyncio.run(run_forever(options))

@@ -104,9 +104,9 @@ class Reconciler:
         return self.kind_write_modes.get(key.kind, self.write_mode)
 
     def _desired_of(self, key: ResourceKey) -> Any:
-        def desired(obj: Obj) -> dict[str, Any]:
+        async def desired(obj: Obj) -> dict[str, Any]:
             items = [item.aggregated_status_item() for item in self.store.items(key)]
-            result = self.registry.aggregate(obj, items)
+            result = await self.registry.aggregate_async(obj, items)
             status = result.get("status")
             if status is None:
                 return {}

@@ -22,7 +22,7 @@ from aggregator.kube.config import load_cluster_access
 from aggregator.metrics import Metrics
 from aggregator.service import AggregationService, ServiceSettings
 from aggregator.shard.replica import Replica, ShardSettings
-from interpreters import build_registry
+from interpreters import LuaSettings, Registry, build_registry
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class ServeOptions:
     metrics_listen: str = "127.0.0.1:9090"
     customizations: Sequence[Path] = ()
     load_plugins: bool = True
+    lua: LuaSettings = field(default_factory=LuaSettings)
     qps: float = 200.0
     burst: int = 400
     max_message_bytes: int = 16 * 1024 * 1024
@@ -74,7 +75,20 @@ class RunningService:
 async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
     """Start everything; on exit stop accepting, flush within the grace period, close."""
     metrics = Metrics()
-    registry = build_registry(options.customizations, load_plugins=options.load_plugins)
+    registry = build_registry(
+        options.customizations, load_plugins=options.load_plugins, lua=options.lua
+    )
+    try:
+        async with _running(options, registry, metrics) as running_service:
+            yield running_service
+    finally:
+        registry.close()
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    options: ServeOptions, registry: Registry, metrics: Metrics
+) -> AsyncIterator[RunningService]:
     access = load_cluster_access(options.kubeconfig)
     async with KubeClient(access, qps=options.qps, burst=options.burst, metrics=metrics) as client:
         replica = None

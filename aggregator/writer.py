@@ -9,7 +9,7 @@ with jittered backoff.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class WriteOutcome:
     attempts: int = 1
 
 
-DesiredFn = Callable[[Obj], dict[str, Any]]
+DesiredFn = Callable[[Obj], Awaitable[dict[str, Any]]]
 CurrentFn = Callable[[Obj, dict[str, Any]], bool]
 FenceFn = Callable[[], bool]
 
@@ -120,7 +120,7 @@ class StatusWriter:
                     except NotFound:
                         return WriteOutcome(Result.NOT_FOUND, attempts=number)
                     cache.put(obj)
-                desired = desired_of(obj)
+                desired = await desired_of(obj)
                 if is_current(obj, desired):
                     return WriteOutcome(Result.SKIPPED, obj, obj, desired, number)
                 if may_write is not None and not may_write():

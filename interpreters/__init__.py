@@ -8,7 +8,7 @@ built-ins matching Karmada's native interpreter.
 from .errors import CustomizationLoadError, InterpreterError, UnknownKindError
 from .model import HookInfo, Layer, Operation
 from .plugins import ENTRY_POINT_GROUP, InterpreterPlugin
-from .registry import Registry, build_registry
+from .registry import LuaSettings, Registry, build_registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -17,6 +17,7 @@ __all__ = [
     "InterpreterError",
     "InterpreterPlugin",
     "Layer",
+    "LuaSettings",
     "Operation",
     "Registry",
     "UnknownKindError",

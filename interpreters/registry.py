@@ -7,15 +7,18 @@ reflect hook anywhere report their whole `.status`, as in Karmada.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .builtin import AGGREGATE, HEALTH, REFLECT, reflect_whole_status
 from .errors import InterpreterError, UnknownKindError
 from .jsonutil import object_label
-from .lua import LuaInterpreter, load_customizations
+from .lua import LuaInterpreter, WorkerPool, load_customizations
 from .model import (
     AggregateFn,
     HealthFn,
@@ -36,10 +39,21 @@ _T = TypeVar("_T")
 _ORDER = {operation: index for index, operation in enumerate(Operation)}
 
 
+@dataclass(frozen=True)
+class LuaSettings:
+    """Limits of Lua customizations: per call, per Lua state, and worker processes in all."""
+
+    timeout_s: float = 1.0
+    memory_mb: int = 64
+    workers: int = 2
+
+
 class Registry:
     """Resolves and runs the aggregate, reflect and health hooks for a kind."""
 
-    def __init__(self) -> None:
+    def __init__(self, lua_pool: WorkerPool | None = None) -> None:
+        self.lua_pool = lua_pool
+        self._executor: ThreadPoolExecutor | None = None
         self._aggregate: dict[Target, AggregateFn] = {}
         self._reflect: dict[Target, ReflectFn] = {}
         self._health: dict[Target, HealthFn] = {}
@@ -85,6 +99,32 @@ class Registry:
             raise UnknownKindError(f"no aggregate interpreter for {target[0]} {target[1]}")
         return _run(Operation.AGGREGATE, template, hook, template, _sorted_items(items))
 
+    def runs_out_of_process(self, op: Operation, api_version: str, kind: str) -> bool:
+        """Whether the kind's hook runs in a worker process (a call blocks until it answers)."""
+        source = self._sources.get(((api_version, kind), Operation(op)))
+        return source is not None and source[0] is Layer.LUA
+
+    async def aggregate_async(
+        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """`aggregate` for callers on an event loop: hooks that run out of process are awaited
+        from a thread, so a slow script never holds the loop; in-process hooks run inline."""
+        target = _target(template, Operation.AGGREGATE)
+        if not self.runs_out_of_process(Operation.AGGREGATE, *target):
+            return self.aggregate(template, items)
+        if self._executor is None:
+            size = 2 * (self.lua_pool.size if self.lua_pool is not None else 1)
+            self._executor = ThreadPoolExecutor(size, thread_name_prefix="interpreter")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.aggregate, template, items)
+
+    def close(self) -> None:
+        """Stop the Lua worker processes and the threads that wait for them."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.lua_pool is not None:
+            self.lua_pool.close()
+
     def reflect(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The status a member object reports (its whole `.status` for kinds without a hook)."""
         target = _target(obj, Operation.REFLECT)
@@ -111,16 +151,18 @@ def build_registry(
     *,
     load_plugins: bool = True,
     plugins: Sequence[InterpreterPlugin] = (),
-    lua_timeout_s: float = 1.0,
-    lua_memory_mb: int = 64,
+    lua: LuaSettings = LuaSettings(),
 ) -> Registry:
     """A registry of built-ins, Python plugins and the given Lua customizations.
 
     `customizations` are ResourceInterpreterCustomization YAML files or directories.
     `load_plugins` discovers installed entry points; `plugins` adds plugin objects directly.
+    Lua scripts run in worker processes (started only when a customization is given) within
+    the limits of `lua`.
     Raises CustomizationLoadError for a customization that cannot be loaded.
     """
-    registry = Registry()
+    loaded = load_customizations(customizations)
+    registry = Registry(WorkerPool(lua.workers) if loaded else None)
     for target, aggregate in AGGREGATE.items():
         registry.register(target, Hooks(aggregate=aggregate), Layer.BUILTIN, "builtin")
     for target, reflect in REFLECT.items():
@@ -134,10 +176,18 @@ def build_registry(
         registry.register(
             (checked.api_version, checked.kind), plugin_hooks(checked, where), Layer.PLUGIN, where
         )
-    for customization in load_customizations(customizations):
-        interpreter = LuaInterpreter(
-            customization, timeout_s=lua_timeout_s, memory_mb=lua_memory_mb
-        )
+    for customization in loaded:
+        assert registry.lua_pool is not None
+        try:
+            interpreter = LuaInterpreter(
+                customization,
+                registry.lua_pool,
+                timeout_s=lua.timeout_s,
+                memory_mb=lua.memory_mb,
+            )
+        except Exception:
+            registry.close()
+            raise
         origins = sorted({script.origin for script in customization.scripts.values()})
         registry.register(customization.target, interpreter.hooks(), Layer.LUA, ", ".join(origins))
     return registry

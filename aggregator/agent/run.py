@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -20,7 +20,7 @@ from aggregator.httpserver import start_http
 from aggregator.kube.client import KubeClient, Obj
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.watchcache import ObjectKey, WatchCache
-from interpreters import InterpreterError, Registry, build_registry
+from interpreters import InterpreterError, LuaSettings, Registry, build_registry
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class AgentOptions:
     metrics_listen: str = "127.0.0.1:9091"
     customizations: Sequence[Path] = ()
     load_plugins: bool = True
+    lua: LuaSettings = field(default_factory=LuaSettings)
     batch_size: int = 500
     heartbeat_s: float = 5.0
 
@@ -144,7 +145,9 @@ class Agent:
 
 @contextlib.asynccontextmanager
 async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
-    registry = build_registry(options.customizations, load_plugins=options.load_plugins)
+    registry = build_registry(
+        options.customizations, load_plugins=options.load_plugins, lua=options.lua
+    )
     access = load_cluster_access(options.kubeconfig)
     channel = (
         grpc.aio.secure_channel(options.server, options.tls.credentials())
@@ -167,6 +170,7 @@ async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
             await agent.stop()
             await runner.cleanup()
             await channel.close(None)
+            registry.close()
 
 
 async def run_forever(options: AgentOptions) -> None:

@@ -2,5 +2,6 @@
 
 from .interpreter import LuaInterpreter
 from .loader import Customization, Script, load_customizations
+from .pool import WorkerPool
 
-__all__ = ["Customization", "LuaInterpreter", "Script", "load_customizations"]
+__all__ = ["Customization", "LuaInterpreter", "Script", "WorkerPool", "load_customizations"]

@@ -3,8 +3,11 @@
 The sandbox mirrors Karmada's: the base, string, table and math libraries, an
 `os` with only `time` and `date`, `require("kube")` as the only module, and the
 functions that load code or reach metatables and environments replaced by ones
-that raise. Each call runs under a deadline, checked by an instruction-count hook
-installed before the `debug` library is removed, and the state has a memory cap.
+that raise. Each call gets its own globals and its own copies of the library
+tables and of `kube`, so nothing a script assigns reaches another call. Each call
+runs under a deadline, checked by an instruction-count hook installed before the
+`debug` library is removed, and the state has a memory cap. The hook stops plain
+runaway loops; the worker process around the state (`pool`) is the hard limit.
 No Python object is reachable from scripts: the few Python callbacks live in
 upvalues of Lua wrappers, never raise, and attribute access is denied.
 """
@@ -92,12 +95,6 @@ string.rep = unsupported("string.rep")
 string.gsub = unsupported("string.gsub")
 string.dump = unsupported("string.dump")
 G.os = { time = os.time, date = os.date }
-G.require = function(name)
-  if name == "kube" then
-    return kube
-  end
-  error("module '" .. tostring(name) .. "' not found: only \\"kube\\" can be required", 2)
-end
 G.print = function(...)
   local parts = {}
   for i = 1, select("#", ...) do
@@ -107,10 +104,25 @@ G.print = function(...)
 end
 
 local base = G
+local libraries = { "string", "table", "math", "os" }
+local function copy(source)
+  local result = {}
+  for key, value in next, source do
+    result[key] = value
+  end
+  return result
+end
 local function fresh_environment()
-  local env = {}
-  for key, value in next, base do
-    env[key] = value
+  local env = copy(base)
+  for _, name in ipairs(libraries) do
+    env[name] = copy(base[name])
+  end
+  local own_kube = copy(kube)
+  env.require = function(name)
+    if name == "kube" then
+      return own_kube
+    end
+    error("module '" .. tostring(name) .. "' not found: only \\"kube\\" can be required", 2)
   end
   env._G = env
   return env

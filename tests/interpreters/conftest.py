@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from interpreters import Registry, build_registry
+from interpreters import LuaSettings, Registry, build_registry
 
 ANNOTATION = "resourcetemplate.karmada.io/generation"
 
@@ -107,15 +107,21 @@ def ric() -> Callable[..., str]:
 
 
 @pytest.fixture
-def lua_registry(write_ric: Callable[..., Path]) -> Callable[..., Registry]:
+def lua_registry(write_ric: Callable[..., Path]) -> Iterator[Callable[..., Registry]]:
     """A registry with one Widget customization built from the given scripts."""
+    built: list[Registry] = []
 
-    def build(*, timeout_s: float = 1.0, memory_mb: int = 64, **scripts: str) -> Registry:
-        return build_registry(
+    def build(
+        *, timeout_s: float = 1.0, memory_mb: int = 64, workers: int = 2, **scripts: str
+    ) -> Registry:
+        registry = build_registry(
             [write_ric(ric_yaml(**scripts))],
             load_plugins=False,
-            lua_timeout_s=timeout_s,
-            lua_memory_mb=memory_mb,
+            lua=LuaSettings(timeout_s=timeout_s, memory_mb=memory_mb, workers=workers),
         )
+        built.append(registry)
+        return registry
 
-    return build
+    yield build
+    for registry in built:
+        registry.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from interpreters.lua import LuaInterpreter, load_customizations
+from interpreters.lua import LuaInterpreter, WorkerPool, load_customizations
 from interpreters.yamlio import load_all
 from tests.interpreters.karmada_corpus import corpus_root
 
@@ -59,10 +59,13 @@ def _cases() -> list[Any]:
     return params
 
 
+_POOL = WorkerPool(2)
+
+
 @cache
 def _interpreter(path: Path) -> LuaInterpreter:
     [customization] = load_customizations([path])
-    return LuaInterpreter(customization, timeout_s=5.0, memory_mb=64)
+    return LuaInterpreter(customization, _POOL, timeout_s=5.0, memory_mb=64)
 
 
 def _run(interpreter: LuaInterpreter, case: dict[str, Any]) -> Any:

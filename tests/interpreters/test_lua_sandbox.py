@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from interpreters import CustomizationLoadError, InterpreterError
+from interpreters import CustomizationLoadError, InterpreterError, LuaSettings, build_registry
 
 WIDGET = {
     "apiVersion": "example.io/v1",
@@ -410,8 +410,6 @@ class TestLoadErrors:
         ],
     )
     def test_script_must_define_its_function(self, write_ric, ric, script, message):
-        from interpreters import build_registry
-
         path = write_ric(ric(statusReflection=script))
         with pytest.raises(CustomizationLoadError, match=message):
-            build_registry([path], load_plugins=False, lua_timeout_s=0.2)
+            build_registry([path], load_plugins=False, lua=LuaSettings(timeout_s=0.2))
