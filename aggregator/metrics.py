@@ -65,6 +65,11 @@ class Metrics:
             "Aggregations that failed in the interpreter.",
             registry=r,
         )
+        self.lua_worker_kills = Counter(
+            f"{_PREFIX}_lua_worker_kills",
+            "Lua worker processes killed: a script passed its deadline or its process failed.",
+            registry=r,
+        )
         self.auth_rejected = Counter(
             f"{_PREFIX}_auth_rejected",
             "Calls refused by authentication or authorization.",

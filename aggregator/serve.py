@@ -78,6 +78,8 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
     registry = build_registry(
         options.customizations, load_plugins=options.load_plugins, lua=options.lua
     )
+    if registry.lua_pool is not None:
+        registry.lua_pool.on_kill = lambda _key: metrics.lua_worker_kills.inc()
     try:
         async with _running(options, registry, metrics) as running_service:
             yield running_service

@@ -80,7 +80,9 @@ class _Process:
 
 
 class WorkerPool:
-    """Up to ``size`` worker processes, started on demand and replaced when killed."""
+    """Up to ``size`` worker processes, started on demand and replaced when killed.
+
+    ``on_kill`` is called with the customization key whenever a worker is killed."""
 
     def __init__(
         self,
@@ -97,7 +99,7 @@ class WorkerPool:
         self._grace_s = grace_s
         self._wait_s = wait_s
         self._address_space_mb = address_space_mb
-        self._on_kill = on_kill
+        self.on_kill = on_kill
         self._cond = threading.Condition()
         self._idle: list[_Process] = []
         self._started = 0
@@ -191,8 +193,8 @@ class WorkerPool:
         if not healthy:
             self._running.discard(process.popen)
             process.kill()
-            if self._on_kill is not None:
-                self._on_kill(key)
+            if self.on_kill is not None:
+                self.on_kill(key)
         with self._cond:
             self._busy[key] -= 1
             if not self._busy[key]:
