@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 from .builtin import AGGREGATE, HEALTH, REFLECT, reflect_whole_status
 from .errors import InterpreterError, UnknownKindError
 from .jsonutil import object_label
-from .lua import LuaInterpreter, WorkerPool, load_customizations
+from .lua import (
+    Customization,
+    Document,
+    LuaInterpreter,
+    WorkerPool,
+    load_documents,
+    merge_documents,
+)
 from .model import (
     AggregateFn,
     HealthFn,
@@ -49,11 +56,20 @@ class LuaSettings:
 
 
 class Registry:
-    """Resolves and runs the aggregate, reflect and health hooks for a kind."""
+    """Resolves and runs the aggregate, reflect and health hooks for a kind.
 
-    def __init__(self, lua_pool: WorkerPool | None = None) -> None:
-        self.lua_pool = lua_pool
+    Hooks are kept per layer; the tables used by calls are resolved from the layers after every
+    change, so replacing the Lua layer (live customizations) is one swap.
+    """
+
+    def __init__(self, lua: LuaSettings | None = None) -> None:
+        self.lua = lua or LuaSettings()
+        self.lua_pool: WorkerPool | None = None
+        self.documents: list[Document] = []  # customizations read from files
         self._executor: ThreadPoolExecutor | None = None
+        self._layers: dict[Layer, dict[tuple[Target, Operation], tuple[Any, str]]] = {
+            layer: {} for layer in Layer
+        }
         self._aggregate: dict[Target, AggregateFn] = {}
         self._reflect: dict[Target, ReflectFn] = {}
         self._health: dict[Target, HealthFn] = {}
@@ -61,22 +77,54 @@ class Registry:
 
     def register(self, target: Target, hooks: Hooks, layer: Layer, source: str) -> None:
         """Add a layer's hooks; a hook replaces one of a lower layer, never one of its own layer."""
-        if hooks.aggregate is not None and self._claim(target, Operation.AGGREGATE, layer, source):
-            self._aggregate[target] = hooks.aggregate
-        if hooks.reflect is not None and self._claim(target, Operation.REFLECT, layer, source):
-            self._reflect[target] = hooks.reflect
-        if hooks.health is not None and self._claim(target, Operation.HEALTH, layer, source):
-            self._health[target] = hooks.health
+        table = self._layers[layer]
+        for operation, hook in _hooks_of(hooks):
+            current = table.get((target, operation))
+            if current is not None:
+                logger.warning(
+                    "%s for %s %s from %s is shadowed by %s", operation, *target, source, current[1]
+                )
+                continue
+            table[(target, operation)] = (hook, source)
+        self._resolve()
 
-    def _claim(self, target: Target, operation: Operation, layer: Layer, source: str) -> bool:
-        current = self._sources.get((target, operation))
-        if current is not None and current[0] == layer:
-            logger.warning(
-                "%s for %s %s from %s is shadowed by %s", operation, *target, source, current[1]
-            )
-            return False
-        self._sources[(target, operation)] = (layer, source)
-        return True
+    def customization_interpreter(self, customization: Customization) -> LuaInterpreter:
+        """An interpreter of ``customization`` on this registry's worker pool, its scripts loaded.
+
+        Raises CustomizationLoadError when the scripts do not load."""
+        if self.lua_pool is None:
+            self.lua_pool = WorkerPool(self.lua.workers)
+        return LuaInterpreter(
+            customization,
+            self.lua_pool,
+            timeout_s=self.lua.timeout_s,
+            memory_mb=self.lua.memory_mb,
+        )
+
+    def set_customizations(self, customizations: Sequence[Customization]) -> None:
+        """Make ``customizations`` the whole Lua layer, replacing what it held.
+
+        Raises CustomizationLoadError, leaving the layer as it was, when one does not load."""
+        table: dict[tuple[Target, Operation], tuple[Any, str]] = {}
+        for customization in customizations:
+            interpreter = self.customization_interpreter(customization)
+            origins = sorted({script.origin for script in customization.scripts.values()})
+            for operation, hook in _hooks_of(interpreter.hooks()):
+                table[(customization.target, operation)] = (hook, ", ".join(origins))
+        self._layers[Layer.LUA] = table
+        self._resolve()
+
+    def _resolve(self) -> None:
+        tables: dict[Operation, dict[Target, Any]] = {operation: {} for operation in Operation}
+        sources: dict[tuple[Target, Operation], tuple[Layer, str]] = {}
+        for layer in reversed(Layer):
+            for (target, operation), (hook, source) in self._layers[layer].items():
+                tables[operation][target] = hook
+                sources[(target, operation)] = (layer, source)
+        self._aggregate = tables[Operation.AGGREGATE]
+        self._reflect = tables[Operation.REFLECT]
+        self._health = tables[Operation.HEALTH]
+        self._sources = sources
 
     def supports(self, op: Operation, api_version: str, kind: str) -> bool:
         """Whether `op` has a hook for the kind; reflect always has one."""
@@ -161,8 +209,8 @@ def build_registry(
     the limits of `lua`.
     Raises CustomizationLoadError for a customization that cannot be loaded.
     """
-    loaded = load_customizations(customizations)
-    registry = Registry(WorkerPool(lua.workers) if loaded else None)
+    registry = Registry(lua)
+    registry.documents = load_documents(customizations)
     for target, aggregate in AGGREGATE.items():
         registry.register(target, Hooks(aggregate=aggregate), Layer.BUILTIN, "builtin")
     for target, reflect in REFLECT.items():
@@ -176,21 +224,21 @@ def build_registry(
         registry.register(
             (checked.api_version, checked.kind), plugin_hooks(checked, where), Layer.PLUGIN, where
         )
-    for customization in loaded:
-        assert registry.lua_pool is not None
-        try:
-            interpreter = LuaInterpreter(
-                customization,
-                registry.lua_pool,
-                timeout_s=lua.timeout_s,
-                memory_mb=lua.memory_mb,
-            )
-        except Exception:
-            registry.close()
-            raise
-        origins = sorted({script.origin for script in customization.scripts.values()})
-        registry.register(customization.target, interpreter.hooks(), Layer.LUA, ", ".join(origins))
+    try:
+        registry.set_customizations(merge_documents(registry.documents))
+    except Exception:
+        registry.close()
+        raise
     return registry
+
+
+def _hooks_of(hooks: Hooks) -> list[tuple[Operation, Any]]:
+    offered = (
+        (Operation.AGGREGATE, hooks.aggregate),
+        (Operation.REFLECT, hooks.reflect),
+        (Operation.HEALTH, hooks.health),
+    )
+    return [(operation, hook) for operation, hook in offered if hook is not None]
 
 
 def _target(obj: Any, operation: Operation) -> Target:

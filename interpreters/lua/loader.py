@@ -61,19 +61,40 @@ class Customization:
 
 
 @dataclass(frozen=True, slots=True)
-class _Document:
+class Document:
+    """One ResourceInterpreterCustomization: its name, target and scripts."""
+
     name: str
     target: Target
     scripts: Mapping[Operation, Script]
 
 
 def load_customizations(paths: Sequence[str | os.PathLike[str]]) -> list[Customization]:
+    """Read RIC files and directories and merge them per target."""
+    return merge_documents(load_documents(paths))
+
+
+def load_documents(paths: Sequence[str | os.PathLike[str]]) -> list[Document]:
     """Read RIC files and directories; every script is compiled to catch syntax errors early."""
     documents = [document for path in paths for document in _read(Path(path))]
     checker = lua51.LuaRuntime(register_eval=False, register_builtins=False)
     for document in documents:
         for script in document.scripts.values():
             _check_syntax(checker, script)
+    return documents
+
+
+def parse_object(obj: Mapping[str, Any], origin: str) -> Document:
+    """A RIC object read from an API server; ``origin`` names it in messages."""
+    document = _parse(dict(obj), origin, 1)
+    checker = lua51.LuaRuntime(register_eval=False, register_builtins=False)
+    for script in document.scripts.values():
+        _check_syntax(checker, script)
+    return document
+
+
+def merge_documents(documents: Sequence[Document]) -> list[Customization]:
+    """Karmada's merge: by target, documents sorted by name, the first script of each operation."""
     merged: dict[Target, dict[Operation, Script]] = {}
     for document in sorted(documents, key=lambda document: document.name):
         scripts = merged.setdefault(document.target, {})
@@ -82,7 +103,7 @@ def load_customizations(paths: Sequence[str | os.PathLike[str]]) -> list[Customi
     return [Customization(target, scripts) for target, scripts in merged.items() if scripts]
 
 
-def _read(path: Path) -> Iterator[_Document]:
+def _read(path: Path) -> Iterator[Document]:
     if path.is_dir():
         # hidden entries are skipped: a mounted ConfigMap keeps a second copy in "..<timestamp>"
         files = (
@@ -100,7 +121,7 @@ def _read(path: Path) -> Iterator[_Document]:
         raise CustomizationLoadError(f"{path}: no such file or directory")
 
 
-def _read_file(path: Path, *, strict: bool) -> Iterator[_Document]:
+def _read_file(path: Path, *, strict: bool) -> Iterator[Document]:
     """RIC documents of a file; other documents fail when `strict`, else are skipped."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -121,7 +142,7 @@ def _read_file(path: Path, *, strict: bool) -> Iterator[_Document]:
             )
 
 
-def _parse(document: dict[str, Any], path: str, index: int) -> _Document:
+def _parse(document: dict[str, Any], path: str, index: int) -> Document:
     where = f"{path}: document {index}"
     if document.get("apiVersion") != API_VERSION:
         raise CustomizationLoadError(
@@ -147,7 +168,7 @@ def _parse(document: dict[str, Any], path: str, index: int) -> _Document:
         if not isinstance(code, str):
             raise CustomizationLoadError(f"{where}: {field}.luaScript must be a string")
         scripts[operation] = Script(operation, code, name, path)
-    return _Document(name, (api_version, kind), scripts)
+    return Document(name, (api_version, kind), scripts)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
