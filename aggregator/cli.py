@@ -71,6 +71,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="Karmada ResourceInterpreterCustomization YAML file or directory (repeatable; env STATUSAGG_CUSTOMIZATION, comma-separated)",
     )
     _add(p, "plugins", default=True, kind=_flag, help="load Python interpreter plugins")
+    _add(
+        p,
+        "live-customizations",
+        default=True,
+        kind=_flag,
+        help="follow ResourceInterpreterCustomization objects on the control plane",
+    )
     _lua_flags(p)
     _add(p, "workers", default=8, kind=int, help="concurrent reconciles")
     _add(
@@ -296,6 +303,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         kind_write_modes=kind_modes,
         ignore_paths=tuple(args.ignore_path),
         resync_interval_s=args.resync_interval,
+        live_customizations=args.live_customizations,
         field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
         limits=Limits(max_status_bytes=args.max_status_bytes),
         events=EventSettings(

@@ -65,6 +65,16 @@ class Metrics:
             "Aggregations that failed in the interpreter.",
             registry=r,
         )
+        self.customizations = Gauge(
+            f"{_PREFIX}_customizations",
+            "ResourceInterpreterCustomization objects of the control plane in use.",
+            registry=r,
+        )
+        self.customization_load_errors = Counter(
+            f"{_PREFIX}_customization_load_errors",
+            "ResourceInterpreterCustomization objects (versions) that failed to load.",
+            registry=r,
+        )
         self.lua_worker_kills = Counter(
             f"{_PREFIX}_lua_worker_kills",
             "Lua worker processes killed: a script passed its deadline or its process failed.",

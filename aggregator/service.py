@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from aggregator.customizations import LiveCustomizations
 from aggregator.events import EventRecorder, EventSettings
 from aggregator.ingest import Limits, RawItem, Rejected, Validator
 from aggregator.kube.client import KubeClient, Obj
@@ -40,6 +41,7 @@ class ServiceSettings:
     watch_read_timeout_s: float = 70.0
     limits: Limits = field(default_factory=Limits)
     events: EventSettings = field(default_factory=EventSettings)
+    live_customizations: bool = True  # follow ResourceInterpreterCustomization objects
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,13 @@ class AggregationService:
             read_timeout_s=self.settings.watch_read_timeout_s,
         )
         self.recorder = EventRecorder(client, self.settings.events, self.metrics)
+        self.customizations = (
+            LiveCustomizations(
+                client, registry, self.recorder, self.metrics, self._customizations_changed
+            )
+            if self.settings.live_customizations
+            else None
+        )
         self.reconciler = Reconciler(
             self.store,
             self.caches,
@@ -108,6 +117,8 @@ class AggregationService:
 
     async def start(self) -> None:
         self.recorder.start()
+        if self.customizations is not None:
+            await self.customizations.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"worker-{i}")
             for i in range(self.settings.workers)
@@ -131,6 +142,8 @@ class AggregationService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.recorder.stop()
+        if self.customizations is not None:
+            await self.customizations.stop()
         await self.caches.stop()
         if left:
             log.warning(
@@ -206,6 +219,11 @@ class AggregationService:
     def _enqueue(self, key: ResourceKey, received_at: float) -> None:
         self.reconciler.note_report(key, received_at)
         self.queue.add(key)
+
+    def _customizations_changed(self, targets: set[tuple[str, str]]) -> None:
+        for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
+            if (key.api_version, key.kind) in targets:
+                self.queue.add(key)
 
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
         if self.reconciler.drifted(key, obj):

@@ -82,6 +82,7 @@ CASES: dict[str, dict[str, Case]] = {
                 "--customization",
                 "--cluster-identity",
                 "--shard",
+                "--live-customizations",
             ],
         ),
         "insecure": Case(
@@ -90,7 +91,8 @@ CASES: dict[str, dict[str, Case]] = {
             absent=["--tls-cert", "--tls-key", "--client-ca"],
         ),
         "full": Case(
-            SERVICE_KINDS | {"ConfigMap", "ServiceMonitor", "PodDisruptionBudget"},
+            SERVICE_KINDS
+            | {"ConfigMap", "ServiceMonitor", "PodDisruptionBudget", "CustomResourceDefinition"},
             [
                 *SERVICE_TLS,
                 "--cluster-identity=uri",

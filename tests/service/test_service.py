@@ -272,7 +272,7 @@ async def test_conflict_rereads_and_recomputes(
     await agent.report(agent.item("a", namespace, "busy", ready(0)))
     service = svc.service
 
-    def desired(obj: Obj) -> Obj:
+    async def desired(obj: Obj) -> Obj:
         items = [i.aggregated_status_item() for i in service.store.items(key(namespace, "busy"))]
         return service.registry.aggregate(obj, items)["status"]
 
