@@ -90,7 +90,9 @@ class EventRecorder:
         """
         if not self._settings.enabled:
             return False
-        uid = str(obj.get("metadata", {}).get("uid", ""))
+        # Normal and Warning events of an object have a bucket each: a success never
+        # silences the warning that follows it
+        uid = str(obj.get("metadata", {}).get("uid", "")) + "/" + event_type
         bucket = self._per_object.get(uid)
         if bucket is None:
             bucket = self._per_object[uid] = TokenBucket(
