@@ -90,9 +90,9 @@ class EventRecorder:
         """
         if not self._settings.enabled:
             return False
-        # Normal and Warning events of an object have a bucket each: a success never
-        # silences the warning that follows it
-        uid = str(obj.get("metadata", {}).get("uid", "")) + "/" + event_type
+        # each reason has a bucket per object: a success or a failed write never silences
+        # the write-war warning that follows it
+        uid = str(obj.get("metadata", {}).get("uid", "")) + "/" + reason
         bucket = self._per_object.get(uid)
         if bucket is None:
             bucket = self._per_object[uid] = TokenBucket(

@@ -52,7 +52,7 @@ class KeyState:
     written: dict[str, Any] | None = None  # comparable form of the status the server returned
     last_write: LastWrite | None = None
     pending_since: float | None = None  # arrival of the oldest report not yet reconciled
-    overwritten: bool = False  # another field manager changed the status since our last write
+    overwritten: bool = False  # another field manager changed the status since our last reconcile
 
 
 class Reconciler:
@@ -115,7 +115,7 @@ class Reconciler:
         return state.last_write is not None and state.last_write.outcome == "failed"
 
     def _overwritten(self, key: ResourceKey, state: KeyState, obj: Obj) -> None:
-        """Count, once per write of ours, another field manager overwriting it."""
+        """Count, once per reconcile of ours, another field manager overwriting the status."""
         if state.overwritten:
             return
         manager = other_status_manager(obj, self.field_manager)
@@ -204,6 +204,7 @@ class Reconciler:
         if cached is None:
             self._finish(state, LastWrite("not-found", "template does not exist"))
             return False
+        state.overwritten = False  # each reconcile counts at most one overwrite
         try:
             outcome = await self.writer.write(
                 rt,
@@ -245,7 +246,6 @@ class Reconciler:
         after = outcome.after or cached
         state.desired = outcome.desired
         state.written = comparable_status(after)
-        state.overwritten = False
         rv = str(after["metadata"].get("resourceVersion", ""))
         if outcome.result is Result.SKIPPED:
             self.metrics.skips.inc()
