@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
@@ -15,7 +18,14 @@ from aggregator.kube import KubeClient
 from aggregator.kube.resources import EVENTS, ResourceType
 from aggregator.serve import RunningService
 from tests.faults.report import FaultRecord
-from tests.faults.workload import counter, service_for, until
+from tests.faults.workload import (
+    Fleet,
+    counter,
+    create_templates,
+    lost_updates,
+    service_for,
+    until,
+)
 from tests.helpers import api_requests, eventually
 
 CRONJOBS = ResourceType("batch", "v1", "CronJob", "cronjobs", namespaced=True)
@@ -181,3 +191,113 @@ async def _active_count(kube: KubeClient, namespace: str, name: str, want: int =
     obj = await kube.get(CRONJOBS, namespace, name)
     count = len(obj.get("status", {}).get("active", []))
     return count if not want or count == want else 0
+
+
+SERVICE_ACCOUNTS = ResourceType("", "v1", "ServiceAccount", "serviceaccounts", namespaced=True)
+CLUSTER_ROLES = ResourceType(
+    "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False
+)
+CLUSTER_ROLE_BINDINGS = ResourceType(
+    "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False
+)
+
+
+def role_rules(*, status_writes: bool) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    ]
+    if status_writes:
+        rules.append(
+            {"apiGroups": ["apps"], "resources": ["deployments/status"], "verbs": ["update"]}
+        )
+    return rules
+
+
+async def limited_kubeconfig(
+    apiserver: LocalAPIServer, kube: KubeClient, namespace: str, directory: Path
+) -> tuple[Path, str]:
+    """A kubeconfig of a service account that may read Deployments but not write their status;
+    returns it and the name of its ClusterRole."""
+    role = f"statusagg-{namespace}"
+    await kube.create(SERVICE_ACCOUNTS, {"metadata": {"name": "statusagg", "namespace": namespace}})
+    await kube.create(
+        CLUSTER_ROLES, {"metadata": {"name": role}, "rules": role_rules(status_writes=False)}
+    )
+    subject = {"kind": "ServiceAccount", "name": "statusagg", "namespace": namespace}
+    await kube.create(
+        CLUSTER_ROLE_BINDINGS,
+        {
+            "metadata": {"name": role},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [subject],
+        },
+    )
+    path = SERVICE_ACCOUNTS.object_path(namespace, "statusagg") + "/token"
+    request = {"spec": {"expirationSeconds": 3600}}
+    token = (await kube.request("POST", path, verb="create", body=request))["status"]["token"]
+    config = yaml.safe_load(apiserver.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    limited = directory / "kubeconfig"
+    limited.write_text(yaml.safe_dump(config))
+    return limited, role
+
+
+async def test_retryable_failure_shows_when_it_retries_and_heals(
+    apiserver: LocalAPIServer,
+    kube: KubeClient,
+    namespace: str,
+    fault: FaultRecord,
+    tmp_path: Path,
+) -> None:
+    """The service may not write Deployment statuses (403, as with a missing RBAC rule): the
+    write is retried with capped backoff, the last write says when, the metric counts it; once
+    the rule is granted, the next retry writes."""
+    fault.name = "status writes forbidden (403) until RBAC is fixed"
+    fault.injected = 1
+    kubeconfig, role = await limited_kubeconfig(apiserver, kube, namespace, tmp_path)
+    await create_templates(kube, namespace, ["web"])
+    fleet = Fleet(namespace, ["web"])
+    async with service_for(kubeconfig, max_backoff_s=0.5, min_write_interval_s=0.05) as (
+        svc,
+        stub,
+    ):
+        metrics = svc.service.metrics
+        await fleet.round(stub, 1)
+
+        async def retrying() -> pb.WriteResult | None:
+            reply = await stub.GetAggregate(
+                pb.GetAggregateRequest(
+                    resource=pb.ResourceRef(
+                        api_version="apps/v1", kind="Deployment", namespace=namespace, name="web"
+                    )
+                )
+            )
+            last = reply.last_write
+            return last if last.outcome == "failed" and counter(metrics.retries) >= 3 else None
+
+        last = await eventually(retrying)
+        match = re.match(
+            r"retrying in (\d+\.\d)s: the API server refused the write: HTTP 403", last.message
+        )
+        assert match, last.message
+        assert float(match.group(1)) <= 0.5  # the backoff cap
+        assert counter(metrics.write_failures, reason="client-error") >= 3
+        queue = svc.service.queue
+        assert len(queue) + queue.in_flight == 1  # still to be retried
+
+        granted = await kube.get(CLUSTER_ROLES, None, role)
+        granted["rules"] = role_rules(status_writes=True)
+        await kube.replace(CLUSTER_ROLES, granted)
+        await fault.converge(lambda: lost_updates(kube, namespace, {"web": fleet.expected("web")}))
+        fault.figures.update(
+            {
+                "refused writes": int(counter(metrics.write_failures, reason="client-error")),
+                "retries": int(counter(metrics.retries)),
+            }
+        )
