@@ -1,6 +1,6 @@
 """Write wars: another field manager keeps overwriting a status the service writes.
 
-Each time another manager overwrites one of the service's writes counts once. ``overwrites``
+Each reconcile of the service whose status another manager overwrites counts once. ``overwrites``
 of them within ``window_s`` start a war on that object: the service holds its writes of it for
 ``backoff_base_s``, doubling with every further overwrite up to ``backoff_max_s``. The war ends
 once a write of the service has stood for ``window_s`` after the last hold.
