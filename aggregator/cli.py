@@ -19,6 +19,7 @@ from aggregator.events import EventSettings
 from aggregator.ingest import Limits
 from aggregator.service import ServiceSettings
 from aggregator.writer import WriteMode
+from aggregator.writewar import WarSettings
 from interpreters import LuaSettings
 
 if TYPE_CHECKING:
@@ -114,6 +115,34 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=5,
         kind=int,
         help="attempts per write when the object keeps changing (409)",
+    )
+    _add(
+        p,
+        "retry-backoff-max",
+        default=60.0,
+        kind=float,
+        help="longest seconds between two retries of a write that failed for a reason a retry can fix",
+    )
+    _add(
+        p,
+        "write-war-overwrites",
+        default=5,
+        kind=int,
+        help="overwrites of one status by another field manager, within --write-war-window, that make statusagg hold its writes of it",
+    )
+    _add(
+        p,
+        "write-war-window",
+        default=60.0,
+        kind=float,
+        help="seconds in which --write-war-overwrites start a write war; a war ends when a write stands this long",
+    )
+    _add(
+        p,
+        "write-war-backoff-max",
+        default=300.0,
+        kind=float,
+        help="longest seconds a write war holds the writes of one object (the hold starts at 1 and doubles)",
     )
     _add(
         p,
@@ -299,6 +328,12 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         coalesce_delay_s=args.coalesce_delay,
         min_write_interval_s=args.min_write_interval,
         write_attempts=args.write_attempts,
+        max_backoff_s=args.retry_backoff_max,
+        write_wars=WarSettings(
+            overwrites=args.write_war_overwrites,
+            window_s=args.write_war_window,
+            backoff_max_s=args.write_war_backoff_max,
+        ),
         write_mode=WriteMode(args.write_mode),
         kind_write_modes=kind_modes,
         ignore_paths=tuple(args.ignore_path),

@@ -90,7 +90,9 @@ class EventRecorder:
         """
         if not self._settings.enabled:
             return False
-        uid = str(obj.get("metadata", {}).get("uid", ""))
+        # each reason has a bucket per object: a success or a failed write never silences
+        # the write-war warning that follows it
+        uid = str(obj.get("metadata", {}).get("uid", "")) + "/" + reason
         bucket = self._per_object.get(uid)
         if bucket is None:
             bucket = self._per_object[uid] = TokenBucket(

@@ -39,6 +39,22 @@ class Metrics:
         self.conflicts = Counter(
             f"{_PREFIX}_conflicts", "409 answers to status writes.", registry=r
         )
+        self.write_failures = Counter(
+            f"{_PREFIX}_write_failures",
+            "Status writes that failed, by reason; too-large and invalid wait for new inputs.",
+            ["reason"],
+            registry=r,
+        )
+        self.write_wars = Counter(
+            f"{_PREFIX}_write_wars",
+            "Write wars started: another field manager kept overwriting a status.",
+            registry=r,
+        )
+        self.write_war_objects = Gauge(
+            f"{_PREFIX}_write_war_objects",
+            "Objects whose status writes are held because another field manager overwrites them.",
+            registry=r,
+        )
         self.retries = Counter(
             f"{_PREFIX}_retries", "Keys requeued with backoff after an error.", registry=r
         )

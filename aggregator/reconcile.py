@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from aggregator.events import EventRecorder
-from aggregator.kube.client import ApiError, Conflict, NotFound, Obj
+from aggregator.kube.client import NotFound, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import ResourceKey
 from aggregator.normalize import (
@@ -23,18 +24,21 @@ from aggregator.normalize import (
 )
 from aggregator.store import MemberStore
 from aggregator.templates import TemplateCaches
-from aggregator.writer import Result, StatusWriter, WriteMode
+from aggregator.writefailure import Failure, classify
+from aggregator.writer import FIELD_MANAGER, Result, StatusWriter, WriteMode
+from aggregator.writewar import WriteWars, other_status_manager
 from interpreters import InterpreterError, Registry
 
 log = logging.getLogger(__name__)
 
 SUCCEEDED = "AggregateStatusSucceed"
 FAILED = "AggregateStatusFailed"
+WRITE_WAR = "StatusWriteWar"
 
 
 @dataclass
 class LastWrite:
-    outcome: str  # written, skipped, not-found, failed
+    outcome: str  # written, skipped, not-found, failed, not-owner, held
     message: str = ""
     resource_version: str = ""
     at: float = field(default_factory=time.time)
@@ -48,6 +52,7 @@ class KeyState:
     written: dict[str, Any] | None = None  # comparable form of the status the server returned
     last_write: LastWrite | None = None
     pending_since: float | None = None  # arrival of the oldest report not yet reconciled
+    overwritten: bool = False  # another field manager changed the status since our last reconcile
 
 
 class Reconciler:
@@ -66,8 +71,12 @@ class Reconciler:
         kind_write_modes: dict[str, WriteMode] | None = None,
         ignore_paths: Sequence[str] = (),
         may_write: Callable[[ResourceKey], bool] | None = None,
+        wars: WriteWars[ResourceKey] | None = None,
+        field_manager: str = FIELD_MANAGER,
     ) -> None:
         self.store = store
+        self.wars: WriteWars[ResourceKey] = wars or WriteWars()
+        self.field_manager = field_manager
         self.may_write = may_write or (lambda _key: True)
         self.caches = caches
         self.registry = registry
@@ -85,10 +94,12 @@ class Reconciler:
             state.pending_since = received_at
 
     def drifted(self, key: ResourceKey, obj: Obj | None) -> bool:
-        """Whether a watched change needs a reconcile: the template appeared, or its live status
-        is no longer what we last wrote (another writer, a restore)."""
+        """Whether a watched change needs a reconcile: the template appeared, changed after a
+        failed write, or its live status is no longer what we last wrote (another writer, a
+        restore)."""
         state = self.states.get(key)
         if obj is None:
+            self.wars.forget(key)
             if state is not None and key not in self.store:
                 del self.states[key]
             elif state is not None:
@@ -98,7 +109,51 @@ class Reconciler:
             return False
         if state is None or state.written is None:
             return True
-        return not same_json(comparable_status(obj), state.written)
+        if not same_json(comparable_status(obj), state.written):
+            self._overwritten(key, state, obj)
+            return True
+        return state.last_write is not None and state.last_write.outcome == "failed"
+
+    def _overwritten(self, key: ResourceKey, state: KeyState, obj: Obj) -> None:
+        """Count, once per reconcile of ours, another field manager overwriting the status."""
+        if state.overwritten:
+            return
+        manager = other_status_manager(obj, self.field_manager)
+        if manager is None:
+            return
+        state.overwritten = True
+        if not self.wars.overwritten(key, manager):
+            return
+        self.metrics.write_wars.inc()
+        self.metrics.write_war_objects.set(self.wars.active())
+        s = self.wars.settings
+        message = (
+            f"field manager {manager!r} overwrote the status {s.overwrites} times within "
+            f"{s.window_s:g}s; statusagg holds its writes of this object, doubling the wait up "
+            f"to {s.backoff_max_s:g}s, until the other writer stops"
+        )
+        log.warning("write war on %s: %s", key, message)
+        self.recorder.record(obj, "Warning", WRITE_WAR, lambda: message)
+
+    def held(self, key: ResourceKey) -> float:
+        """Seconds to wait before reconciling ``key``: another writer keeps overwriting it."""
+        delay = self.wars.hold(key)
+        if delay > 0:
+            state = self.states.setdefault(key, KeyState())
+            state.last_write = LastWrite(
+                "held",
+                f"field manager {self.wars.manager(key)!r} keeps overwriting the status; "
+                f"next write in {delay:.1f}s",
+            )
+        return delay
+
+    def retrying(self, key: ResourceKey, delay_s: float) -> None:
+        """Say in the last write of a failed ``key`` when it is tried again."""
+        state = self.states.get(key)
+        last = state.last_write if state is not None else None
+        if state is not None and last is not None and last.outcome == "failed":
+            message = f"retrying in {delay_s:.1f}s: {last.message}"
+            state.last_write = dataclasses.replace(last, message=message)
 
     def _mode_for(self, key: ResourceKey) -> WriteMode:
         return self.kind_write_modes.get(key.kind, self.write_mode)
@@ -134,8 +189,8 @@ class Reconciler:
     async def reconcile(self, key: ResourceKey) -> bool:
         """Bring the template's status in line with its member items; return whether it wrote.
 
-        Raises on errors that deserve a retry (the caller backs off); interpreter errors are
-        final for these inputs."""
+        Raises on errors that deserve a retry (the caller backs off); interpreter errors and
+        statuses the API server refuses (too large, invalid) are final for these inputs."""
         if not self.may_write(key):
             self._fenced(key)
             return False
@@ -149,6 +204,7 @@ class Reconciler:
         if cached is None:
             self._finish(state, LastWrite("not-found", "template does not exist"))
             return False
+        state.overwritten = False  # each reconcile counts at most one overwrite
         try:
             outcome = await self.writer.write(
                 rt,
@@ -166,21 +222,20 @@ class Reconciler:
             self._finish(state, LastWrite("failed", reason))
             self.recorder.record(cached, "Warning", FAILED, lambda: reason)
             return False
-        except ApiError as exc:
-            reason = str(exc)
-            if exc.status in (400, 422):
-                # the API server refuses this status (e.g. out of range for its schema):
-                # retrying the same inputs cannot help; new reports enqueue the key again
-                log.warning("the API server rejected the status of %s: %s", key, reason)
-                self._finish(state, LastWrite("failed", f"rejected by the API server: {reason}"))
+        except Exception as exc:
+            failure = classify(exc)
+            self.metrics.write_failures.labels(reason=failure.value).inc()
+            reason = f"{failure.summary}: {exc}"
+            if failure.final:
+                # retrying the same inputs cannot help; a new report or template change
+                # enqueues the key again
+                log.warning("writing the status of %s failed: %s", key, reason)
+                self._finish(state, LastWrite("failed", reason))
                 self.recorder.record(cached, "Warning", FAILED, lambda: reason)
                 return True
             state.last_write = LastWrite("failed", reason)
-            if isinstance(exc, Conflict):  # attempts ran out
+            if failure is Failure.CONFLICT:  # attempts ran out
                 self.recorder.record(cached, "Warning", FAILED, lambda: reason)
-            raise
-        except Exception as exc:
-            state.last_write = LastWrite("failed", str(exc))
             raise
         if outcome.result is Result.FENCED:
             self._fenced(key)

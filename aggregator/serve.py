@@ -141,6 +141,7 @@ async def _running(
 
 def _refresh_gauges(service: AggregationService, replica: Replica | None) -> None:
     service.metrics.queue_depth.set(len(service.queue))
+    service.metrics.write_war_objects.set(service.reconciler.wars.active())
     if replica is not None:
         replica.refresh_gauges()
 

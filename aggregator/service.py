@@ -21,6 +21,7 @@ from aggregator.store import MemberStore, Outcome
 from aggregator.templates import TemplateCaches
 from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
+from aggregator.writewar import WarSettings, WriteWars
 from interpreters import Operation, Registry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class ServiceSettings:
     limits: Limits = field(default_factory=Limits)
     events: EventSettings = field(default_factory=EventSettings)
     live_customizations: bool = True  # follow ResourceInterpreterCustomization objects
+    write_wars: WarSettings = field(default_factory=WarSettings)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class AggregationService:
             kind_write_modes=self.settings.kind_write_modes,
             ignore_paths=self.settings.ignore_paths,
             may_write=may_write,
+            wars=WriteWars(self.settings.write_wars),
+            field_manager=self.settings.field_manager,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.accepting = False
@@ -237,6 +241,7 @@ class AggregationService:
         self.store.drop_resources(dropped)
         for key in dropped:
             self.reconciler.states.pop(key, None)
+            self.reconciler.wars.forget(key)
         self.metrics.items_stored.set(len(self.store))
         return len(dropped)
 
@@ -264,6 +269,10 @@ class AggregationService:
                 key = await self.queue.get()
             except ShutDown:
                 return
+            held = self.reconciler.held(key)
+            if held > 0:
+                self.queue.done(key, throttle=False, after=held)
+                continue
             failed, wrote = False, True
             try:
                 wrote = await self.reconciler.reconcile(key)
@@ -277,6 +286,7 @@ class AggregationService:
             delay = self.queue.done(key, failed=failed, throttle=wrote)
             if delay is not None:
                 self.metrics.retries.inc()
+                self.reconciler.retrying(key, delay)
 
     async def _resync(self) -> None:
         while True:

@@ -15,7 +15,8 @@ TemplateHandler = Callable[[ResourceKey, Obj | None], None]
 
 
 class TemplateCaches:
-    """One list+watch cache per template type; ``on_change`` hears about every applied change."""
+    """One list+watch cache per template type; ``on_change`` hears about every applied change
+    (with the object's managedFields)."""
 
     def __init__(
         self,
@@ -50,7 +51,12 @@ class TemplateCaches:
                 self._on_change(ResourceKey(api_version, kind, namespace, name), obj)
 
             cache = WatchCache(
-                self.client, rt, handler, read_timeout_s=self._read_timeout_s, metrics=self._metrics
+                self.client,
+                rt,
+                handler,
+                read_timeout_s=self._read_timeout_s,
+                metrics=self._metrics,
+                notify_untrimmed=True,  # managedFields name the other writers of a status
             )
             await cache.start()
             self._caches[type_key] = (rt, cache)

@@ -130,10 +130,13 @@ class WorkQueue(Generic[K]):
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
 
-    def done(self, key: K, *, failed: bool = False, throttle: bool = True) -> float | None:
+    def done(
+        self, key: K, *, failed: bool = False, throttle: bool = True, after: float | None = None
+    ) -> float | None:
         """Finish ``key``. If it failed, retry it with backoff and return the delay.
 
-        ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval."""
+        ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval;
+        ``after`` runs the key again that many seconds later (an ``add`` meanwhile, sooner)."""
         self._processing.discard(key)
         now = time.monotonic()
         if throttle:
@@ -150,6 +153,13 @@ class WorkQueue(Generic[K]):
                 self._schedule(key, now + delay)
             return delay
         self._failures.pop(key, None)
+        if after is not None:
+            self._dirty.discard(key)
+            if self._shutdown:
+                self._dropped.add(key)
+            else:
+                self._schedule(key, now + after)
+            return None
         if key in self._dirty:
             self._dirty.discard(key)
             if self._shutdown:

@@ -51,7 +51,10 @@ def trim(obj: Obj) -> Obj:
 
 
 class WatchCache:
-    """Keeps every object of one type current; calls ``on_change`` after each applied change."""
+    """Keeps every object of one type current; calls ``on_change`` after each applied change.
+
+    ``on_change`` gets the cached (trimmed) object, or with ``notify_untrimmed`` the object as
+    the server sent it, managedFields included."""
 
     def __init__(
         self,
@@ -64,8 +67,10 @@ class WatchCache:
         label_selector: str = "",
         namespace: str | None = None,
         metrics: Metrics | None = None,
+        notify_untrimmed: bool = False,
     ) -> None:
         self.client = client
+        self._notify_untrimmed = notify_untrimmed
         self.resource_type = resource_type
         self._on_change = on_change
         self._read_timeout_s = read_timeout_s
@@ -188,7 +193,7 @@ class WatchCache:
             key = object_key(item)
             seen.add(key)
             if self.put(item):
-                self._notify(key, self._objects[key])
+                self._notify(key, item if self._notify_untrimmed else self._objects[key])
         for key in [k for k in self._objects if k not in seen]:
             if resource_version_of(self._objects[key]) <= list_rv:
                 del self._objects[key]
@@ -219,7 +224,7 @@ class WatchCache:
             if kind in ("ADDED", "MODIFIED"):
                 if self.put(obj):
                     key = object_key(obj)
-                    self._notify(key, self._objects[key])
+                    self._notify(key, obj if self._notify_untrimmed else self._objects[key])
             elif kind == "DELETED" and self._delete(obj):
                 self._notify(object_key(obj), None)
 

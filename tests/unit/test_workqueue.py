@@ -302,6 +302,21 @@ async def test_failed_key_added_while_in_flight_is_retried_once_after_backoff() 
     await assert_nothing_due(q)
 
 
+async def test_done_after_runs_the_key_again_later_even_if_added_while_in_flight() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    assert await get(q) == "a"
+    q.add("a")
+    held_at = time.monotonic()
+    assert q.done("a", throttle=False, after=0.1) is None
+    assert len(q) == 1
+    await assert_nothing_due(q)
+    assert await get(q) == "a"
+    assert time.monotonic() >= held_at + 0.1
+    q.done("a")
+    await assert_nothing_due(q)
+
+
 async def test_new_add_is_not_held_back_by_a_pending_backoff() -> None:
     """As in client-go, a plain add of a key waiting for its retry makes it due now."""
     q: WorkQueue[str] = WorkQueue(base_backoff_s=10.0)
