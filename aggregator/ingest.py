@@ -156,6 +156,11 @@ class Validator:
             raise Rejected(
                 f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown"
             ) from None
+        if not raw.applied and not raw.removed and raw.status_json:
+            raise Rejected(
+                "status_json is set but applied is false: an item that is not applied has no "
+                "status (send applied=true with the status, or no status)"
+            )
         status = (
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)
         )

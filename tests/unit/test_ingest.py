@@ -109,14 +109,19 @@ def test_empty_health_means_unknown() -> None:
 
 def test_applied_message_is_truncated_to_the_limit() -> None:
     validator = Validator(supports, Limits(max_applied_message=10))
-    item = validator.validate(raw(applied=False, applied_message="x" * 100))
+    item = validator.validate(raw(applied=False, status_json=b"", applied_message="x" * 100))
     assert item.applied_message == "x" * 10
 
 
-def test_not_applied_item_has_no_status_even_if_one_was_sent() -> None:
-    item = VALIDATOR.validate(raw(applied=False, status_json=b"not json at all"))
+def test_not_applied_item_has_no_status() -> None:
+    item = VALIDATOR.validate(raw(applied=False, status_json=b""))
     assert item.status is None
     assert item.applied is False
+
+
+@pytest.mark.parametrize("status", [b'{"replicas": 1}', b"not json at all"])
+def test_not_applied_item_with_a_status_is_rejected(status: bytes) -> None:
+    assert "applied is false" in rejected(raw(applied=False, status_json=status))
 
 
 def test_removed_item_has_no_status() -> None:
