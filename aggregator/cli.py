@@ -8,11 +8,13 @@ import base64
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from aggregator.events import EventSettings
@@ -370,22 +372,30 @@ def _dev_apiserver_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
     p.set_defaults(func=_run_dev_apiserver)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_dev_apiserver(args: argparse.Namespace) -> int:
     from aggregator.devcluster import LocalAPIServer, build
 
     if args.build_only:
         print(build())
         return 0
-    server = LocalAPIServer(args.data_dir, port=args.port).start()
-    print(
-        f"kube-apiserver ready at {server.server}\n  export KUBECONFIG={server.kubeconfig}\n"
-        f"  data dir {server.data_dir}; Ctrl-C stops it",
-        file=sys.stderr,
-    )
+    server = LocalAPIServer(args.data_dir, port=args.port)
+    # the server runs in its own session: stop it on SIGTERM as on Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        assert server._process is not None
-        server._process.wait()
+        server.start()
+        print(
+            f"kube-apiserver ready at {server.server}\n  export KUBECONFIG={server.kubeconfig}\n"
+            f"  data dir {server.data_dir}; Ctrl-C or SIGTERM stops it",
+            file=sys.stderr,
+        )
+        server.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
     return 0
 
