@@ -159,6 +159,14 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="regex with a named group 'cluster' applied to the CN or URI SAN (uri default: spiffe://<domain>/cluster/<name>)",
     )
     _add(p, "token-map", default=None, help="YAML file mapping bearer tokens to cluster names")
+    p.add_argument(
+        "--reader-identity",
+        action="append",
+        default=[x for x in (_env("reader-identity") or "").split(",") if x],
+        help="identity (certificate name or token-map entry) that may read every cluster's items "
+        "with GetAggregate; it may not report (repeatable or comma-separated; env "
+        "STATUSAGG_READER_IDENTITY, comma-separated)",
+    )
     _add(
         p,
         "insecure",
@@ -319,7 +327,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         identity_pattern=args.identity_pattern,
         tokens=load_token_map(Path(args.token_map)) if args.token_map else {},
         peer_identity=args.peer_identity,
+        reader_identities=frozenset(
+            name.strip()
+            for entry in args.reader_identity
+            for name in entry.split(",")
+            if name.strip()
+        ),
     )
+    if args.peer_identity in auth.reader_identities:
+        print("statusagg serve: the peer identity cannot be a reader identity", file=sys.stderr)
+        return 2
     try:
         sharding = shard_settings_from(args)
     except (OSError, ValueError) as exc:
