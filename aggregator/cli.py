@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
 from aggregator.service import ServiceSettings
+from aggregator.store import Quotas
 from aggregator.writer import WriteMode
 
 if TYPE_CHECKING:
@@ -125,6 +126,23 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add(p, "burst", default=400, kind=int, help="client-side burst")
     _add(p, "max-message-bytes", default=16 * 1024 * 1024, kind=int, help="largest gRPC message")
     _add(p, "max-status-bytes", default=256 * 1024, kind=int, help="largest status of one item")
+    _add(p, "max-status-values", default=10_000, kind=int, help="most JSON values in one status")
+    _add(p, "max-status-depth", default=32, kind=int, help="deepest nesting of one status")
+    _add(p, "max-cluster-items", default=20_000, kind=int, help="most items held per cluster")
+    _add(
+        p,
+        "max-cluster-bytes",
+        default=128 * 1024 * 1024,
+        kind=int,
+        help="most status bytes held per cluster (JSON bytes plus 64 per JSON value)",
+    )
+    _add(
+        p,
+        "max-cluster-tombstones",
+        default=10_000,
+        kind=int,
+        help="most removal records per cluster (the oldest are dropped)",
+    )
     _add(p, "reflection", default=True, kind=_flag, help="gRPC server reflection")
     _add(
         p,
@@ -287,7 +305,16 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         ignore_paths=tuple(args.ignore_path),
         resync_interval_s=args.resync_interval,
         field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
-        limits=Limits(max_status_bytes=args.max_status_bytes),
+        limits=Limits(
+            max_status_bytes=args.max_status_bytes,
+            max_status_values=args.max_status_values,
+            max_status_depth=args.max_status_depth,
+        ),
+        quotas=Quotas(
+            max_items=args.max_cluster_items,
+            max_bytes=args.max_cluster_bytes,
+            max_tombstones=args.max_cluster_tombstones,
+        ),
         events=EventSettings(
             enabled=args.events,
             global_qps=args.event_qps,

@@ -125,6 +125,7 @@ async def running(options: ServeOptions) -> AsyncIterator[RunningService]:
 
 def _refresh_gauges(service: AggregationService, replica: Replica | None) -> None:
     service.metrics.queue_depth.set(len(service.queue))
+    service.refresh_gauges()
     if replica is not None:
         replica.refresh_gauges()
 
