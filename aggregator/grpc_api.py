@@ -115,7 +115,7 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         caller, forwarded = await self._admit(context)
         await self._authorize_report(context, caller, forwarded, [m.cluster for m in request.items])
         if self.router is None or forwarded is not None:
-            results = self.service.report([raw_item(m) for m in request.items])
+            results = await self.service.report_off_loop([raw_item(m) for m in request.items])
             return response(self.epoch, results)
         return await self._routed(context, self.router.report(request.items))
 
@@ -129,7 +129,9 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Sync needs a cluster")
         await self._authorize_report(context, caller, forwarded, [request.cluster])
         if self.router is None:
-            results = self.service.sync(request.cluster, [raw_item(m) for m in request.items])
+            results = await self.service.sync_off_loop(
+                request.cluster, [raw_item(m) for m in request.items]
+            )
             return response(self.epoch, results)
         if forwarded is not None:
             return response(self.epoch, self.router.sync_local(request.cluster, request.items))

@@ -43,6 +43,10 @@ class ServiceSettings:
     events: EventSettings = field(default_factory=EventSettings)
 
 
+# batches whose statuses add up to this many bytes are validated in a worker thread
+OFF_LOOP_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True)
 class ItemResult:
     outcome: str  # accepted, stale, rejected
@@ -170,9 +174,23 @@ class AggregationService:
             valid.append(item)
         return results, valid
 
+    async def _validate_off_loop(
+        self, raw_items: Sequence[RawItem], cluster: str | None = None
+    ) -> tuple[list[ItemResult | None], list[MemberItem]]:
+        """``_validate`` in a worker thread when the batch is big enough to stall the loop."""
+        if sum(len(raw.status_json) for raw in raw_items) < OFF_LOOP_BYTES:
+            return self._validate(raw_items, cluster)
+        return await asyncio.to_thread(self._validate, raw_items, cluster)
+
     def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Validate and store a batch; each item gets its own result."""
-        results, valid = self._validate(raw_items)
+        return self._store(*self._validate(raw_items))
+
+    async def report_off_loop(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """``report``, parsing a big batch in a worker thread."""
+        return self._store(*await self._validate_off_loop(raw_items))
+
+    def _store(self, results: list[ItemResult | None], valid: list[MemberItem]) -> list[ItemResult]:
         valid_items = iter(valid)
         for index, result in enumerate(results):
             if result is not None:
@@ -198,7 +216,15 @@ class AggregationService:
 
     def sync(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Replace the whole state of ``cluster`` with the valid items of ``raw_items``."""
-        results, valid = self._validate(raw_items, cluster)
+        return self._replace(cluster, *self._validate(raw_items, cluster))
+
+    async def sync_off_loop(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """``sync``, parsing a big batch in a worker thread."""
+        return self._replace(cluster, *await self._validate_off_loop(raw_items, cluster))
+
+    def _replace(
+        self, cluster: str, results: list[ItemResult | None], valid: list[MemberItem]
+    ) -> list[ItemResult]:
         admitted, refused = self.store.admit(cluster, valid)
         if refused:
             reasons = {id(item): exc for item, exc in refused}
