@@ -1,9 +1,11 @@
-"""Who is calling: the cluster identity of an agent, from its client certificate or its token.
+"""Who is calling, and what they may do.
 
-An agent may report only for its own cluster. With mutual TLS the identity comes from the client
-certificate (its common name or a URI SAN such as ``spiffe://statusagg/cluster/<name>``); with
-a token map it comes from the bearer token. Without either (``--insecure`` development mode)
-calls are anonymous and every cluster is allowed.
+The identity comes from the client certificate (its common name or a URI SAN such as
+``spiffe://statusagg/cluster/<name>``) with mutual TLS, or from the bearer token. An identity is
+one of three kinds, never two: the peer identity (other replicas, which may only forward), a
+reader identity (may read every cluster's items, may not report), or else a member cluster (may
+report and read only its own items). Without authentication (``--insecure`` development mode)
+calls are anonymous and may do everything.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ class IdentitySource(enum.StrEnum):
     URI = "uri"
 
 
+class Role(enum.StrEnum):
+    ANYONE = "anyone"  # authentication is off
+    MEMBER = "member"
+    PEER = "peer"
+    READER = "reader"
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: str  # empty for ANYONE
+    role: Role
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.role is not Role.MEMBER
+
+
 class AuthError(Exception):
     """The call is refused; ``code`` is UNAUTHENTICATED or PERMISSION_DENIED."""
 
@@ -41,6 +60,7 @@ class AuthSettings:
     identity_pattern: str = ""  # a regex with a named group "cluster"; empty: the whole value
     tokens: Mapping[str, str] = field(default_factory=dict)  # bearer token -> cluster
     peer_identity: str = ""  # the identity other replicas present when forwarding
+    reader_identities: frozenset[str] = frozenset()  # may read every cluster's items
 
     @property
     def enforced(self) -> bool:
@@ -86,52 +106,61 @@ class Authenticator:
 
     def _from_token(self, context: grpc.aio.ServicerContext) -> str | None:  # type: ignore[type-arg]
         for name, value in context.invocation_metadata() or ():
-            if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                presented = value.removeprefix("Bearer ").strip()
-                for token, cluster in self._tokens:
-                    if hmac.compare_digest(token, presented):
-                        return cluster
+            if name != "authorization" or not isinstance(value, str):
+                continue
+            scheme, _, presented = value.strip().partition(" ")
+            if scheme.lower() != "bearer":  # RFC 7235: the scheme is case-insensitive
+                continue
+            presented = presented.strip()
+            for token, cluster in self._tokens:
+                if hmac.compare_digest(token, presented):
+                    return cluster
         return None
 
-    def identify(self, context: grpc.aio.ServicerContext) -> str | None:  # type: ignore[type-arg]
-        """The caller's cluster, or None when auth is not enforced. Raises AuthError."""
+    def identify(self, context: grpc.aio.ServicerContext) -> Caller:  # type: ignore[type-arg]
+        """Who is calling. Raises AuthError (UNAUTHENTICATED) without a known identity."""
         if not self.settings.enforced:
-            return None
-        cluster = None
+            return Caller("", Role.ANYONE)
+        identity = None
         if self.settings.client_certificates:
-            cluster = self._from_certificate(context)
-        if cluster is None and self._tokens:
-            cluster = self._from_token(context)
-        if cluster is None:
+            identity = self._from_certificate(context)
+        if identity is None and self._tokens:
+            identity = self._from_token(context)
+        if identity is None:
             raise AuthError(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "no cluster identity: present a client certificate or a known bearer token",
             )
-        return cluster
+        if self.settings.peer_identity and identity == self.settings.peer_identity:
+            return Caller(identity, Role.PEER)
+        if identity in self.settings.reader_identities:
+            return Caller(identity, Role.READER)
+        return Caller(identity, Role.MEMBER)
 
-    def authorize(
-        self,
-        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
-        clusters: Sequence[str],
-    ) -> None:
-        """Allow the call only if every item belongs to the caller's cluster."""
-        caller = self.identify(context)
-        if caller is None:
+    @staticmethod
+    def authorize_report(caller: Caller, clusters: Sequence[str]) -> None:
+        """Allow a Report or Sync only if every item belongs to the caller's own cluster."""
+        if caller.role is Role.ANYONE:
             return
-        others = sorted({c for c in clusters if c != caller})
+        if caller.role is not Role.MEMBER:
+            raise AuthError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{caller.identity!r} is the {caller.role} identity, not a cluster: "
+                "it may not report",
+            )
+        others = sorted({c for c in clusters if c != caller.identity})
         if others:
             raise AuthError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"cluster {caller!r} may not report for {', '.join(map(repr, others[:5]))}",
+                f"cluster {caller.identity!r} may not report for "
+                f"{', '.join(map(repr, others[:5]))}",
             )
 
-    def authorize_peer(self, context: grpc.aio.ServicerContext) -> None:  # type: ignore[type-arg]
+    @staticmethod
+    def authorize_forward(caller: Caller) -> None:
         """Allow a forwarded call only from another replica (any caller when not enforced)."""
-        caller = self.identify(context)
-        if caller is None:
-            return
-        if not self.settings.peer_identity or caller != self.settings.peer_identity:
+        if caller.role not in (Role.ANYONE, Role.PEER):
             raise AuthError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"{caller!r} may not forward items: only replicas (peer identity) may",
+                f"{caller.identity!r} may not forward items: only replicas (peer identity) may",
             )

@@ -8,16 +8,19 @@ import base64
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
 from aggregator.service import ServiceSettings
+from aggregator.store import Quotas
 from aggregator.writer import WriteMode
 from aggregator.writewar import WarSettings
 from interpreters import LuaSettings
@@ -161,6 +164,23 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add(p, "burst", default=400, kind=int, help="client-side burst")
     _add(p, "max-message-bytes", default=16 * 1024 * 1024, kind=int, help="largest gRPC message")
     _add(p, "max-status-bytes", default=256 * 1024, kind=int, help="largest status of one item")
+    _add(p, "max-status-values", default=10_000, kind=int, help="most JSON values in one status")
+    _add(p, "max-status-depth", default=32, kind=int, help="deepest nesting of one status")
+    _add(p, "max-cluster-items", default=20_000, kind=int, help="most items held per cluster")
+    _add(
+        p,
+        "max-cluster-bytes",
+        default=128 * 1024 * 1024,
+        kind=int,
+        help="most status bytes held per cluster (JSON bytes plus 64 per JSON value)",
+    )
+    _add(
+        p,
+        "max-cluster-tombstones",
+        default=10_000,
+        kind=int,
+        help="most removal records per cluster (the oldest are dropped)",
+    )
     _add(p, "reflection", default=True, kind=_flag, help="gRPC server reflection")
     _add(
         p,
@@ -195,6 +215,14 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="regex with a named group 'cluster' applied to the CN or URI SAN (uri default: spiffe://<domain>/cluster/<name>)",
     )
     _add(p, "token-map", default=None, help="YAML file mapping bearer tokens to cluster names")
+    p.add_argument(
+        "--reader-identity",
+        action="append",
+        default=[x for x in (_env("reader-identity") or "").split(",") if x],
+        help="identity (certificate name or token-map entry) that may read every cluster's items "
+        "with GetAggregate; it may not report (repeatable or comma-separated; env "
+        "STATUSAGG_READER_IDENTITY, comma-separated)",
+    )
     _add(
         p,
         "insecure",
@@ -340,7 +368,16 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         resync_interval_s=args.resync_interval,
         live_customizations=args.live_customizations,
         field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
-        limits=Limits(max_status_bytes=args.max_status_bytes),
+        limits=Limits(
+            max_status_bytes=args.max_status_bytes,
+            max_status_values=args.max_status_values,
+            max_status_depth=args.max_status_depth,
+        ),
+        quotas=Quotas(
+            max_items=args.max_cluster_items,
+            max_bytes=args.max_cluster_bytes,
+            max_tombstones=args.max_cluster_tombstones,
+        ),
         events=EventSettings(
             enabled=args.events,
             global_qps=args.event_qps,
@@ -380,7 +417,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         identity_pattern=args.identity_pattern,
         tokens=load_token_map(Path(args.token_map)) if args.token_map else {},
         peer_identity=args.peer_identity,
+        reader_identities=frozenset(
+            name.strip()
+            for entry in args.reader_identity
+            for name in entry.split(",")
+            if name.strip()
+        ),
     )
+    if args.peer_identity in auth.reader_identities:
+        print("statusagg serve: the peer identity cannot be a reader identity", file=sys.stderr)
+        return 2
     try:
         sharding = shard_settings_from(args)
     except (OSError, ValueError) as exc:
@@ -434,22 +480,30 @@ def _dev_apiserver_parser(sub: argparse._SubParsersAction) -> None:  # type: ign
     p.set_defaults(func=_run_dev_apiserver)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_dev_apiserver(args: argparse.Namespace) -> int:
     from aggregator.devcluster import LocalAPIServer, build
 
     if args.build_only:
         print(build())
         return 0
-    server = LocalAPIServer(args.data_dir, port=args.port).start()
-    print(
-        f"kube-apiserver ready at {server.server}\n  export KUBECONFIG={server.kubeconfig}\n"
-        f"  data dir {server.data_dir}; Ctrl-C stops it",
-        file=sys.stderr,
-    )
+    server = LocalAPIServer(args.data_dir, port=args.port)
+    # the server runs in its own session: stop it on SIGTERM as on Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        assert server._process is not None
-        server._process.wait()
+        server.start()
+        print(
+            f"kube-apiserver ready at {server.server}\n  export KUBECONFIG={server.kubeconfig}\n"
+            f"  data dir {server.data_dir}; Ctrl-C or SIGTERM stops it",
+            file=sys.stderr,
+        )
+        server.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
     return 0
 

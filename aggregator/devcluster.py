@@ -247,6 +247,11 @@ class LocalAPIServer:
         except (urllib.error.URLError, ssl.SSLError) as exc:
             raise DevClusterError(f"{self.server}/readyz is unreachable: {exc}") from exc
 
+    def wait(self) -> None:
+        """Block until the server exits."""
+        if self._process is not None:
+            self._process.wait()
+
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM and wait for a clean exit; SIGKILL after ``timeout``."""
         process = self._process

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.auth import Authenticator, AuthError, AuthSettings
+from aggregator.auth import Authenticator, AuthError, AuthSettings, Caller
 from aggregator.model import ResourceKey
 from aggregator.service import AggregationService
 from aggregator.shard.peers import VIEW_METADATA
@@ -43,25 +43,31 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         """What agents compare to decide on a resync: the view id when sharded."""
         return self.router.view.id if self.router is not None else self.service.epoch
 
+    async def _refuse(
+        self,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        exc: AuthError,
+    ) -> NoReturn:
+        self.service.metrics.auth_rejected.labels(code=exc.code.name).inc()
+        await context.abort(exc.code, str(exc))
+
     async def _admit(
         self,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
-        clusters: list[str],
-    ) -> str | None:
-        """Refuse the call unless the service is accepting and the caller may make it.
+    ) -> tuple[Caller, str | None]:
+        """Refuse the call unless the service is accepting and the caller is known; a call
+        forwarded by a peer must come from the peer identity, under this replica's view.
 
-        Returns the sender's view id for a call forwarded by a peer, else None."""
+        Returns the caller and, for a forwarded call, the sender's view id (else None)."""
         if not self.service.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is shutting down")
         view_id = _metadata(context, VIEW_METADATA)
         try:
-            if view_id is None:
-                self.authenticator.authorize(context, clusters)
-            else:
-                self.authenticator.authorize_peer(context)
+            caller = self.authenticator.identify(context)
+            if view_id is not None:
+                self.authenticator.authorize_forward(caller)
         except AuthError as exc:
-            self.service.metrics.auth_rejected.labels(code=exc.code.name).inc()
-            await context.abort(exc.code, str(exc))
+            await self._refuse(context, exc)
         if view_id is not None:
             if self.router is None:
                 await context.abort(
@@ -71,7 +77,22 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
                 self.router.check_view(view_id)
             except NoOwner as exc:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        return view_id
+        return caller, view_id
+
+    async def _authorize_report(
+        self,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        caller: Caller,
+        forwarded: str | None,
+        clusters: list[str],
+    ) -> None:
+        """A member reports only for itself; a forwarded call was checked where it arrived."""
+        if forwarded is not None:
+            return
+        try:
+            self.authenticator.authorize_report(caller, clusters)
+        except AuthError as exc:
+            await self._refuse(context, exc)
 
     async def _routed(
         self,
@@ -91,9 +112,10 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.ReportRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.ReportResponse:
-        forwarded = await self._admit(context, [m.cluster for m in request.items])
+        caller, forwarded = await self._admit(context)
+        await self._authorize_report(context, caller, forwarded, [m.cluster for m in request.items])
         if self.router is None or forwarded is not None:
-            results = self.service.report([raw_item(m) for m in request.items])
+            results = await self.service.report_off_loop([raw_item(m) for m in request.items])
             return response(self.epoch, results)
         return await self._routed(context, self.router.report(request.items))
 
@@ -102,11 +124,14 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.SyncRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.ReportResponse:
+        caller, forwarded = await self._admit(context)
         if not request.cluster:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Sync needs a cluster")
-        forwarded = await self._admit(context, [request.cluster])
+        await self._authorize_report(context, caller, forwarded, [request.cluster])
         if self.router is None:
-            results = self.service.sync(request.cluster, [raw_item(m) for m in request.items])
+            results = await self.service.sync_off_loop(
+                request.cluster, [raw_item(m) for m in request.items]
+            )
             return response(self.epoch, results)
         if forwarded is not None:
             return response(self.epoch, self.router.sync_local(request.cluster, request.items))
@@ -117,10 +142,14 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.GetAggregateRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.GetAggregateResponse:
-        forwarded = await self._admit(context, [])
+        """Members see only their own items; readers, peers and anonymous callers (no
+        authentication) see every item, the aggregated status and the last write."""
+        caller, forwarded = await self._admit(context)
         if self.router is None or forwarded is not None:
-            return self._aggregate(request)
-        return await self._routed(context, self.router.get_aggregate(request, self._aggregate))
+            reply = self._aggregate(request)
+        else:
+            reply = await self._routed(context, self.router.get_aggregate(request, self._aggregate))
+        return reply if caller.reads_everything else _own_share(reply, caller.identity)
 
     def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource
@@ -145,6 +174,13 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         elif state is not None:
             reply.last_write.CopyFrom(pb.WriteResult(outcome="pending"))
         return reply
+
+
+def _own_share(reply: pb.GetAggregateResponse, cluster: str) -> pb.GetAggregateResponse:
+    """The part of an answer one member may see: its own items, nothing aggregated."""
+    return pb.GetAggregateResponse(
+        epoch=reply.epoch, items=[i for i in reply.items if i.cluster == cluster]
+    )
 
 
 def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:  # type: ignore[type-arg]

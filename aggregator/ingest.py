@@ -16,14 +16,22 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
-_MAX_DEPTH = 32
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # a \uXXXX escape of a surrogate: only then can a decoded string hold an unpaired one
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# what one JSON value costs in memory beyond its bytes (a small Python object), for quotas
+VALUE_COST = 64
 
 
 class Rejected(ValueError):
-    """The item cannot be accepted; the message is the reason sent back to the agent."""
+    """The item cannot be accepted; the message is the reason sent back to the agent.
+
+    ``limit`` names the configured bound it exceeded, if any (a metric label)."""
+
+    def __init__(self, reason: str, limit: str = "") -> None:
+        super().__init__(reason)
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class RawItem:
 @dataclass(frozen=True)
 class Limits:
     max_status_bytes: int = 256 * 1024
+    max_status_values: int = 10_000
+    max_status_depth: int = 32
     max_applied_message: int = 4096
 
 
@@ -66,52 +76,89 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _check_depth(value: Any, depth: int = 0) -> None:
-    if depth > _MAX_DEPTH:
-        raise Rejected(f"status_json is nested deeper than {_MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        for child in value.values():
-            _check_depth(child, depth + 1)
-    elif isinstance(value, list):
-        for child in value:
-            _check_depth(child, depth + 1)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise Rejected("status_json holds an integer beyond 64 bits")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise Rejected("status_json holds a number too large for a 64-bit float")
+def count_values(raw: bytes) -> int:
+    """The number of JSON values in a valid JSON text, without parsing it.
+
+    Every value but the first follows a ``,`` or opens a non-empty container; strings are
+    replaced first so their commas and brackets do not count."""
+    bare = _STRING.sub(b"0", raw).translate(None, b" \t\n\r")
+    opened = bare.count(b"[") + bare.count(b"{") - bare.count(b"[]") - bare.count(b"{}")
+    return bare.count(b",") + opened + 1
 
 
-def parse_status(raw: bytes, limits: Limits) -> dict[str, Any] | None:
-    """Decode a status payload: empty means no status; anything but a JSON object is rejected."""
+def _check_values(value: Any, max_depth: int) -> int:
+    """Check depth and numbers; return how many values ``value`` holds."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        count += 1
+        if depth > max_depth:
+            raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
+        if isinstance(current, dict | list):
+            children = current.values() if isinstance(current, dict) else current
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(current, int) and not isinstance(current, bool):
+            if not _INT64_MIN <= current <= _INT64_MAX:
+                raise Rejected("status_json holds an integer beyond 64 bits")
+        elif isinstance(current, float) and not math.isfinite(current):
+            raise Rejected("status_json holds a number too large for a 64-bit float")
+    return count
+
+
+@dataclass(frozen=True)
+class ParsedStatus:
+    value: dict[str, Any]
+    size: int  # bytes charged to the cluster's quota: the JSON plus VALUE_COST per value
+
+
+def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
+    """Decode a status payload: empty means no status; anything but a JSON object is rejected.
+
+    The size and value count are checked on the bytes, before anything is parsed."""
     if not raw:
         return None
     if len(raw) > limits.max_status_bytes:
-        raise Rejected(f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit")
+        raise Rejected(
+            f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit",
+            "status_bytes",
+        )
     try:
         # decode strictly here: json.loads(bytes) would also take UTF-16/32 and encoded surrogates
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("status_json is not UTF-8") from None
+    # a bound (commas and brackets in strings count too) spares the exact count most of the time
+    bound = raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+    if bound > limits.max_status_values:
+        values = count_values(raw)
+        if values > limits.max_status_values:
+            raise Rejected(
+                f"status_json holds {values} JSON values, over the "
+                f"{limits.max_status_values} limit",
+                "status_values",
+            )
     try:
         value = json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
         )
     except RecursionError:
-        raise Rejected(f"status_json is nested deeper than {_MAX_DEPTH} levels") from None
+        raise Rejected(
+            f"status_json is nested deeper than {limits.max_status_depth} levels", "status_depth"
+        ) from None
     except Rejected:
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
         raise Rejected(f"status_json is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise Rejected(f"status_json must be a JSON object, got {type(value).__name__}")
-    _check_depth(value)
+    values = _check_values(value, limits.max_status_depth)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise Rejected("status_json escapes an unpaired surrogate (not Unicode text)") from None
-    return value
+    return ParsedStatus(value, len(raw) + VALUE_COST * values)
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], max_len: int) -> None:
@@ -156,15 +203,21 @@ class Validator:
             raise Rejected(
                 f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown"
             ) from None
+        if not raw.applied and not raw.removed and raw.status_json:
+            raise Rejected(
+                "status_json is set but applied is false: an item that is not applied has no "
+                "status (send applied=true with the status, or no status)"
+            )
         status = (
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)
         )
+        applied_message = raw.applied_message[: self.limits.max_applied_message]
         return MemberItem(
             cluster=raw.cluster,
             key=ResourceKey(raw.api_version, raw.kind, raw.namespace, raw.name),
-            status=status,
+            status=status.value if status is not None else None,
             applied=raw.applied,
-            applied_message=raw.applied_message[: self.limits.max_applied_message],
+            applied_message=applied_message,
             health=health,
             generation=raw.generation,
             observed_generation=raw.observed_generation,
@@ -173,4 +226,5 @@ class Validator:
             removed=raw.removed,
             uid=raw.uid,
             received_at=time.monotonic(),
+            size=(status.size if status is not None else 0) + len(applied_message) + VALUE_COST,
         )

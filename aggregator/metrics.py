@@ -19,6 +19,37 @@ class Metrics:
         self.items_stored = Gauge(
             f"{_PREFIX}_items_stored", "Member items held in the store.", registry=r
         )
+        self.limit_rejected = Counter(
+            f"{_PREFIX}_limit_rejected",
+            "Items rejected because they exceeded a configured limit, by limit.",
+            ["limit"],
+            registry=r,
+        )
+        self.cluster_items = Gauge(
+            f"{_PREFIX}_cluster_items", "Items held per cluster.", ["cluster"], registry=r
+        )
+        self.cluster_bytes = Gauge(
+            f"{_PREFIX}_cluster_bytes",
+            "Bytes charged per cluster (status JSON plus a cost per JSON value).",
+            ["cluster"],
+            registry=r,
+        )
+        self.tombstones = Gauge(
+            f"{_PREFIX}_tombstones",
+            "Removal records (sequence of a removed item) held per cluster.",
+            ["cluster"],
+            registry=r,
+        )
+        self.tombstones_evicted = Counter(
+            f"{_PREFIX}_tombstones_evicted",
+            "Oldest removal records dropped to keep a cluster under its tombstone limit.",
+            registry=r,
+        )
+        self.unknown_removals = Counter(
+            f"{_PREFIX}_unknown_removals",
+            "Removals of items the service did not hold (each leaves a tombstone).",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             f"{_PREFIX}_queue_depth", "Keys waiting in the work queue.", registry=r
         )

@@ -46,6 +46,7 @@ class MemberItem:
     removed: bool = False
     uid: str = ""
     received_at: float = field(default=0.0, compare=False)
+    size: int = field(default=0, compare=False)  # bytes charged to the cluster's quota
 
     def same_content(self, other: MemberItem) -> bool:
         """Whether a new report says nothing new (sequence and arrival time aside)."""

@@ -17,7 +17,7 @@ from aggregator.kube.client import KubeClient, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import MemberItem, ResourceKey
 from aggregator.reconcile import KeyState, Reconciler
-from aggregator.store import MemberStore, Outcome
+from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 from aggregator.templates import TemplateCaches
 from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
@@ -41,9 +41,14 @@ class ServiceSettings:
     resync_interval_s: float = 0.0
     watch_read_timeout_s: float = 70.0
     limits: Limits = field(default_factory=Limits)
+    quotas: Quotas = field(default_factory=Quotas)
     events: EventSettings = field(default_factory=EventSettings)
     live_customizations: bool = True  # follow ResourceInterpreterCustomization objects
     write_wars: WarSettings = field(default_factory=WarSettings)
+
+
+# batches whose statuses add up to this many bytes are validated in a worker thread
+OFF_LOOP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class AggregationService:
             lambda api_version, kind: registry.supports(Operation.AGGREGATE, api_version, kind),
             self.settings.limits,
         )
-        self.store = MemberStore()
+        self.store = MemberStore(self.settings.quotas, self.metrics)
         self.queue: WorkQueue[ResourceKey] = WorkQueue(
             coalesce_delay_s=self.settings.coalesce_delay_s,
             min_interval_s=self.settings.min_write_interval_s,
@@ -172,7 +177,7 @@ class AggregationService:
             try:
                 item = self.validator.validate(raw)
             except Rejected as exc:
-                results.append(self._rejected(str(exc)))
+                results.append(self._rejected(str(exc), exc.limit))
                 continue
             if cluster is not None and item.cluster != cluster:
                 reason = f"item of cluster {item.cluster!r} in a Sync of {cluster!r}"
@@ -186,15 +191,35 @@ class AggregationService:
             valid.append(item)
         return results, valid
 
+    async def _validate_off_loop(
+        self, raw_items: Sequence[RawItem], cluster: str | None = None
+    ) -> tuple[list[ItemResult | None], list[MemberItem]]:
+        """``_validate`` in a worker thread when the batch is big enough to stall the loop."""
+        if sum(len(raw.status_json) for raw in raw_items) < OFF_LOOP_BYTES:
+            return self._validate(raw_items, cluster)
+        return await asyncio.to_thread(self._validate, raw_items, cluster)
+
     def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Validate and store a batch; each item gets its own result."""
-        results, valid = self._validate(raw_items)
+        return self._store(*self._validate(raw_items))
+
+    async def report_off_loop(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """``report``, parsing a big batch in a worker thread."""
+        return self._store(*await self._validate_off_loop(raw_items))
+
+    def _store(self, results: list[ItemResult | None], valid: list[MemberItem]) -> list[ItemResult]:
         valid_items = iter(valid)
         for index, result in enumerate(results):
             if result is not None:
                 continue
             item = next(valid_items)
-            outcome = self.store.put(item)
+            try:
+                outcome = self.store.put(item)
+            except QuotaExceeded as exc:
+                results[index] = self._rejected(str(exc), exc.limit)
+                continue
+            if outcome is Outcome.UNKNOWN_REMOVAL:
+                self.metrics.unknown_removals.inc()
             if outcome is Outcome.STALE:
                 self.metrics.reports.labels(result="stale", reason="").inc()
                 results[index] = ItemResult("stale", "an equal or newer sequence is stored")
@@ -208,7 +233,25 @@ class AggregationService:
 
     def sync(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Replace the whole state of ``cluster`` with the valid items of ``raw_items``."""
-        results, valid = self._validate(raw_items, cluster)
+        return self._replace(cluster, *self._validate(raw_items, cluster))
+
+    async def sync_off_loop(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
+        """``sync``, parsing a big batch in a worker thread."""
+        return self._replace(cluster, *await self._validate_off_loop(raw_items, cluster))
+
+    def _replace(
+        self, cluster: str, results: list[ItemResult | None], valid: list[MemberItem]
+    ) -> list[ItemResult]:
+        admitted, refused = self.store.admit(cluster, valid)
+        if refused:
+            reasons = {id(item): exc for item, exc in refused}
+            valid_items = iter(valid)
+            for index, result in enumerate(results):
+                if result is None:
+                    exc = reasons.get(id(next(valid_items)))
+                    if exc is not None:
+                        results[index] = self._rejected(str(exc), exc.limit)
+            valid = admitted
         self.metrics.reports.labels(result="accepted", reason="").inc(len(valid))
         now = time.monotonic()
         for key in self.store.replace_cluster(cluster, valid):
@@ -216,8 +259,10 @@ class AggregationService:
         self.metrics.items_stored.set(len(self.store))
         return [r or ACCEPTED for r in results]
 
-    def _rejected(self, reason: str) -> ItemResult:
+    def _rejected(self, reason: str, limit: str = "") -> ItemResult:
         self.metrics.reports.labels(result="rejected", reason=_reason_label(reason)).inc()
+        if limit:
+            self.metrics.limit_rejected.labels(limit=limit).inc()
         return ItemResult("rejected", reason)
 
     def _enqueue(self, key: ResourceKey, received_at: float) -> None:
@@ -252,6 +297,17 @@ class AggregationService:
 
     def clusters(self) -> set[str]:
         return self.store.clusters()
+
+    def refresh_gauges(self) -> None:
+        """Per-cluster holdings, for a scrape."""
+        for gauge in (self.metrics.cluster_items, self.metrics.cluster_bytes):
+            gauge.clear()
+        for cluster, (items, size) in self.store.held().items():
+            self.metrics.cluster_items.labels(cluster=cluster).set(items)
+            self.metrics.cluster_bytes.labels(cluster=cluster).set(size)
+        self.metrics.tombstones.clear()
+        for cluster, count in self.store.tombstones().items():
+            self.metrics.tombstones.labels(cluster=cluster).set(count)
 
     # queries ----------------------------------------------------------------------------
 

@@ -103,13 +103,19 @@ def item(cluster: str) -> pb.MemberStatus:
     )
 
 
+def channel_to(address: str, creds: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(address, creds) if creds else grpc.aio.insecure_channel(address)
+
+
+def bearer(token: str, scheme: str = "Bearer") -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"{scheme} {token}"),) if token else ()
+
+
 async def call(
     address: str, creds: grpc.ChannelCredentials | None, cluster: str, token: str = ""
 ) -> pb.ReportResponse:
-    channel = (
-        grpc.aio.secure_channel(address, creds) if creds else grpc.aio.insecure_channel(address)
-    )
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    channel = channel_to(address, creds)
+    metadata = bearer(token)
     async with channel:
         stub = pb_grpc.StatusAggregatorStub(channel)
         reply: pb.ReportResponse = await stub.Report(
@@ -149,7 +155,16 @@ async def tokens(
     apiserver: LocalAPIServer, server_files: tuple[Path, Path, Path]
 ) -> AsyncIterator[RunningService]:
     cert, key, _ = server_files
-    auth = AuthSettings(tokens={"token-a": "member-a"})
+    auth = AuthSettings(
+        tokens={
+            "token-a": "member-a",
+            "token-b": "member-b",
+            "reader-token": "dashboard",
+            "peer-token": "statusagg-peer",
+        },
+        peer_identity="statusagg-peer",
+        reader_identities=frozenset({"dashboard"}),
+    )
     async with running(serve_options(apiserver, TLSFiles(cert, key), auth)) as svc:
         yield svc
 
@@ -217,3 +232,75 @@ async def test_tokens_map_to_clusters(ca: CA, tokens: RunningService) -> None:
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert rejected(tokens, "UNAUTHENTICATED") == 2
     assert rejected(tokens, "PERMISSION_DENIED") == 1
+
+
+WEB = pb.GetAggregateRequest(
+    resource=pb.ResourceRef(
+        api_version="apps/v1", kind="Deployment", namespace="default", name="web"
+    )
+)
+
+
+async def test_members_read_only_their_own_items(ca: CA, tokens: RunningService) -> None:
+    creds = grpc.ssl_channel_credentials(ca.pem)
+    for token, cluster in (("token-a", "member-a"), ("token-b", "member-b")):
+        reply = await call(tokens.address, creds, cluster, token=token)
+        assert reply.results[0].outcome == pb.ItemResult.OUTCOME_ACCEPTED
+    async with channel_to(tokens.address, creds) as channel:
+        stub = pb_grpc.StatusAggregatorStub(channel)
+        own = await stub.GetAggregate(WEB, metadata=bearer("token-a"), timeout=10)
+        everything = await stub.GetAggregate(WEB, metadata=bearer("reader-token"), timeout=10)
+    assert [i.cluster for i in own.items] == ["member-a"]
+    assert not own.aggregated_status_json
+    assert not own.HasField("last_write")
+    assert [i.cluster for i in everything.items] == ["member-a", "member-b"]
+    assert everything.HasField("last_write")
+
+
+@pytest.mark.parametrize("token", ["peer-token", "reader-token"])
+async def test_peer_and_reader_identities_are_not_clusters(
+    ca: CA, tokens: RunningService, token: str
+) -> None:
+    creds = grpc.ssl_channel_credentials(ca.pem)
+    identity = {"peer-token": "statusagg-peer", "reader-token": "dashboard"}[token]
+    with pytest.raises(grpc.aio.AioRpcError) as report:
+        await call(tokens.address, creds, identity, token=token)
+    assert report.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not a cluster" in (report.value.details() or "")
+    async with channel_to(tokens.address, creds) as channel:
+        stub = pb_grpc.StatusAggregatorStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as sync:
+            await stub.Sync(
+                pb.SyncRequest(cluster=identity, items=[item(identity)]),
+                metadata=bearer(token),
+                timeout=10,
+            )
+    assert sync.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert len(tokens.service.store) == 0
+
+
+async def test_sync_authenticates_before_it_validates(ca: CA, tokens: RunningService) -> None:
+    creds = grpc.ssl_channel_credentials(ca.pem)
+    async with channel_to(tokens.address, creds) as channel:
+        stub = pb_grpc.StatusAggregatorStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub.Sync(pb.SyncRequest(cluster=""), timeout=10)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as empty:
+            await stub.Sync(pb.SyncRequest(cluster=""), metadata=bearer("token-a"), timeout=10)
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+async def test_bearer_scheme_is_case_insensitive(
+    ca: CA, tokens: RunningService, scheme: str
+) -> None:
+    creds = grpc.ssl_channel_credentials(ca.pem)
+    async with channel_to(tokens.address, creds) as channel:
+        stub = pb_grpc.StatusAggregatorStub(channel)
+        reply = await stub.Report(
+            pb.ReportRequest(items=[item("member-a")]),
+            metadata=bearer("token-a", scheme),
+            timeout=10,
+        )
+    assert reply.results[0].outcome == pb.ItemResult.OUTCOME_ACCEPTED

@@ -22,8 +22,15 @@ from aggregator.shard.peers import FORWARDED_BY_METADATA, VIEW_METADATA, PeerCre
 from aggregator.shard.replica import ShardSettings
 from tests.helpers import eventually
 
-TOKENS = {"east-token": "east", "peer-token": "statusagg-peer"}
+TOKENS = {
+    "east-token": "east",
+    "west-token": "west",
+    "reader-token": "dashboard",
+    "peer-token": "statusagg-peer",
+}
 EAST = (("authorization", "Bearer east-token"),)
+WEST = (("authorization", "Bearer west-token"),)
+READER = (("authorization", "Bearer reader-token"),)
 
 
 def options(apiserver: LocalAPIServer, namespace: str, group: str, replica: str) -> ServeOptions:
@@ -33,7 +40,11 @@ def options(apiserver: LocalAPIServer, namespace: str, group: str, replica: str)
         listen=f"127.0.0.1:{port}",
         metrics_listen="127.0.0.1:0",
         load_plugins=False,
-        auth=AuthSettings(tokens=TOKENS, peer_identity="statusagg-peer"),
+        auth=AuthSettings(
+            tokens=TOKENS,
+            peer_identity="statusagg-peer",
+            reader_identities=frozenset({"dashboard"}),
+        ),
         settings=ServiceSettings(field_manager=f"statusagg/{replica}"),
         sharding=ShardSettings(
             replica_id=replica,
@@ -72,10 +83,10 @@ async def pair(
         yield a, b
 
 
-def item(namespace: str, name: str, ready: int) -> pb.MemberStatus:
+def item(namespace: str, name: str, ready: int, cluster: str = "east") -> pb.MemberStatus:
     status = {"replicas": 3, "updatedReplicas": 3, "readyReplicas": ready}
     return pb.MemberStatus(
-        cluster="east",
+        cluster=cluster,
         resource=pb.ResourceRef(
             api_version="apps/v1", kind="Deployment", namespace=namespace, name=name
         ),
@@ -159,3 +170,33 @@ async def test_only_replicas_may_forward(
         assert stale.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "views differ" in (stale.value.details() or "")
     assert b.service.store.resource_count() == 0, "neither call stored anything"
+
+
+async def test_forwarded_reads_show_a_member_only_its_own_items(
+    kube: KubeClient, namespace: str, pair: tuple[RunningService, RunningService]
+) -> None:
+    a, _ = pair
+    name = name_owned_by(a, namespace, "r-b")
+    await kube.create(DEPLOYMENTS, sample_deployment(name, namespace, 3))
+    request = pb.GetAggregateRequest(
+        resource=pb.ResourceRef(
+            api_version="apps/v1", kind="Deployment", namespace=namespace, name=name
+        )
+    )
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        stub = pb_grpc.StatusAggregatorStub(channel)
+        for cluster, metadata in (("east", EAST), ("west", WEST)):
+            await stub.Report(
+                pb.ReportRequest(items=[item(namespace, name, 1, cluster)]), metadata=metadata
+            )
+
+        async def aggregated() -> pb.GetAggregateResponse | None:
+            reply = await stub.GetAggregate(request, metadata=READER)
+            return reply if reply.aggregated_status_json else None
+
+        everything = await eventually(aggregated)
+        own = await stub.GetAggregate(request, metadata=WEST)
+    assert [i.cluster for i in everything.items] == ["east", "west"]
+    assert json.loads(everything.aggregated_status_json)["readyReplicas"] == 2
+    assert [i.cluster for i in own.items] == ["west"]
+    assert not own.aggregated_status_json

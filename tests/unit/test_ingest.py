@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.ingest import Limits, RawItem, Rejected, Validator, parse_status
+from aggregator.ingest import (
+    VALUE_COST,
+    Limits,
+    RawItem,
+    Rejected,
+    Validator,
+    count_values,
+    parse_status,
+)
 from aggregator.model import Health, ResourceKey
 
 KINDS = {("apps/v1", "Deployment"), ("v1", "Namespace"), ("batch/v1beta1", "CronJob")}
@@ -109,14 +117,19 @@ def test_empty_health_means_unknown() -> None:
 
 def test_applied_message_is_truncated_to_the_limit() -> None:
     validator = Validator(supports, Limits(max_applied_message=10))
-    item = validator.validate(raw(applied=False, applied_message="x" * 100))
+    item = validator.validate(raw(applied=False, status_json=b"", applied_message="x" * 100))
     assert item.applied_message == "x" * 10
 
 
-def test_not_applied_item_has_no_status_even_if_one_was_sent() -> None:
-    item = VALIDATOR.validate(raw(applied=False, status_json=b"not json at all"))
+def test_not_applied_item_has_no_status() -> None:
+    item = VALIDATOR.validate(raw(applied=False, status_json=b""))
     assert item.status is None
     assert item.applied is False
+
+
+@pytest.mark.parametrize("status", [b'{"replicas": 1}', b"not json at all"])
+def test_not_applied_item_with_a_status_is_rejected(status: bytes) -> None:
+    assert "applied is false" in rejected(raw(applied=False, status_json=status))
 
 
 def test_removed_item_has_no_status() -> None:
@@ -288,22 +301,63 @@ def test_nesting_within_the_limit_is_accepted() -> None:
     VALIDATOR.validate(raw(status_json=b'{"a":' + b"[" * 31 + b"1" + b"]" * 31 + b"}"))
 
 
+MANY_VALUES = Validator(supports, Limits(max_status_values=10**6))
+
+
 @pytest.mark.parametrize("depth", [33, 100, 2000, 20_000])
 def test_deep_nesting_is_rejected(depth: int) -> None:
-    assert "nested deeper than 32 levels" in rejected(raw(status_json=_nested(depth)))
+    reason = rejected(raw(status_json=_nested(depth)), MANY_VALUES)
+    assert "nested deeper than 32 levels" in reason
 
 
 @pytest.mark.parametrize("depth", [33, 2000, 100_000])
 def test_deep_list_nesting_is_rejected(depth: int) -> None:
     lists = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
-    assert "nested deeper than 32 levels" in rejected(raw(status_json=lists))
+    assert "nested deeper than 32 levels" in rejected(raw(status_json=lists), MANY_VALUES)
+
+
+def test_depth_limit_is_configurable() -> None:
+    shallow = Validator(supports, Limits(max_status_depth=2))
+    shallow.validate(raw(status_json=b'{"a": {"b": 1}}'))
+    assert "deeper than 2 levels" in rejected(raw(status_json=b'{"a": {"b": [1]}}'), shallow)
 
 
 def test_parse_status_directly() -> None:
     assert parse_status(b"", LIMITS) is None
-    assert parse_status(b' {"a": [1, 2.5, "x", true, null]} ', LIMITS) == {
-        "a": [1, 2.5, "x", True, None]
-    }
+    parsed = parse_status(b' {"a": [1, 2.5, "x", true, null]} ', LIMITS)
+    assert parsed is not None
+    assert parsed.value == {"a": [1, 2.5, "x", True, None]}
+
+
+# --- value counts -----------------------------------------------------------------------------
+
+
+def test_many_tiny_values_are_rejected_before_parsing() -> None:
+    """About 260 KB of nested empty lists: 36 times its size in memory once parsed."""
+    hostile = b'{"a":[' + b",".join([b"[[]]"] * 52_000) + b"]}"
+    assert len(hostile) < LIMITS.max_status_bytes
+    with pytest.raises(Rejected) as info:
+        parse_status(hostile, LIMITS)
+    assert "104002 JSON values, over the 10000 limit" in str(info.value)
+    assert info.value.limit == "status_values"
+
+
+def test_value_limit_is_exact() -> None:
+    limits = Limits(max_status_values=102)
+    exactly = json.dumps({"a": list(range(100))}).encode()  # the object, the list, 100 numbers
+    over = json.dumps({"a": list(range(100)), "b": 1}).encode()
+    parsed = parse_status(exactly, limits)
+    assert parsed is not None
+    assert parsed.size == len(exactly) + 102 * VALUE_COST
+    with pytest.raises(Rejected):
+        parse_status(over, limits)
+
+
+def test_commas_and_brackets_in_strings_are_not_values() -> None:
+    text = json.dumps({"message": "a, [b], {c}, " * 5000}).encode()
+    parsed = parse_status(text, LIMITS)
+    assert parsed is not None
+    assert parsed.size == len(text) + 2 * VALUE_COST
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -316,8 +370,8 @@ def test_random_bytes_are_parsed_or_rejected(payload: bytes) -> None:
         status = parse_status(payload, LIMITS)
     except Rejected:
         return
-    assert status is None or isinstance(status, dict)
-    writable(status)
+    assert status is None or isinstance(status.value, dict)
+    writable(status.value if status else None)
 
 
 _JSONISH = st.text(alphabet='{}[]":,0123456789.eE-+ \\ufdntrlsaINIyx\xe9\ud800', max_size=60)
@@ -335,8 +389,9 @@ def test_json_like_text_is_parsed_or_rejected(text: str, encoding: str) -> None:
         status = parse_status(b"{" + payload + b"}", LIMITS)
     except Rejected:
         return
-    assert isinstance(status, dict)
-    writable(status)
+    assert status is not None
+    assert isinstance(status.value, dict)
+    writable(status.value)
 
 
 _SAFE_SCALARS = (
@@ -363,6 +418,23 @@ def test_valid_json_objects_round_trip(status: dict[str, Any], ascii_only: bool)
     payload = json.dumps(status, ensure_ascii=ascii_only).encode("utf-8")
     parsed = VALIDATOR.validate(raw(status_json=payload)).status
     assert json.dumps(parsed, sort_keys=True) == json.dumps(status, sort_keys=True)
+
+
+def _values_in(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(map(_values_in, value.values()))
+    if isinstance(value, list):
+        return 1 + sum(map(_values_in, value))
+    return 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STATUS, st.sampled_from([None, 1, 2]), st.booleans())
+def test_values_are_counted_without_parsing(
+    status: dict[str, Any], indent: int | None, ascii_only: bool
+) -> None:
+    payload = json.dumps(status, indent=indent, ensure_ascii=ascii_only).encode("utf-8")
+    assert count_values(payload) == _values_in(status)
 
 
 _NAME = st.text(alphabet="abcXYZ019-._/\n ", max_size=12)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator.metrics import Metrics
 from aggregator.model import Health, MemberItem, ResourceKey
-from aggregator.store import MemberStore, Outcome
+from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 
 DEPLOY = ResourceKey("apps/v1", "Deployment", "default", "web")
 OTHER = ResourceKey("apps/v1", "Deployment", "default", "api")
@@ -169,9 +171,9 @@ def test_newer_report_after_removal_brings_the_item_back() -> None:
     assert store.put(item(sequence=2)) is Outcome.STALE
 
 
-def test_removal_of_an_unknown_item_is_unchanged_but_leaves_a_tombstone() -> None:
+def test_removal_of_an_unknown_item_leaves_a_tombstone() -> None:
     store = MemberStore()
-    assert store.put(removal(sequence=5)) is Outcome.UNCHANGED
+    assert store.put(removal(sequence=5)) is Outcome.UNKNOWN_REMOVAL
     assert len(store) == 0
     assert DEPLOY not in store
     assert store.put(item(sequence=3)) is Outcome.STALE  # delayed report from before the removal
@@ -340,6 +342,9 @@ def test_store_matches_a_reference_model(ops: list[tuple[Any, ...]]) -> None:
             after = None if removed else replicas
             model[(key, cluster)] = (sequence, after)
             old = before[1] if before else None
+            if before is None and removed:
+                assert outcome is Outcome.UNKNOWN_REMOVAL
+                continue
             assert outcome is (Outcome.UNCHANGED if old == after else Outcome.CHANGED)
         else:
             _, cluster, entries = op
@@ -371,3 +376,74 @@ def test_a_status_flipping_between_one_and_true_is_a_change() -> None:
     store = MemberStore()
     assert store.put(item(sequence=1, replicas=1)) is Outcome.CHANGED
     assert store.put(item(sequence=2, replicas=True)) is Outcome.CHANGED
+
+
+# --- quotas -----------------------------------------------------------------------------------
+
+
+def key_of(i: int) -> ResourceKey:
+    return ResourceKey("apps/v1", "Deployment", "default", f"app-{i}")
+
+
+def test_items_per_cluster_are_bounded_and_other_clusters_unaffected() -> None:
+    store = MemberStore(Quotas(max_items=3))
+    for i in range(3):
+        store.put(item("c1", 1, key=key_of(i)))
+    with pytest.raises(QuotaExceeded) as info:
+        store.put(item("c1", 1, key=key_of(3)))
+    assert info.value.limit == "cluster_items"
+    assert "'c1' already holds 3 items, the limit of 3" in str(info.value)
+    assert store.put(item("c1", 2, key=key_of(0), replicas=5)) is Outcome.CHANGED  # an update fits
+    assert store.put(item("c2", 1, key=key_of(3))) is Outcome.CHANGED
+    assert store.put(removal("c1", 3, key=key_of(0))) is Outcome.CHANGED
+    assert store.put(item("c1", 1, key=key_of(3))) is Outcome.CHANGED  # room again
+    assert store.held() == {"c1": (3, 0), "c2": (1, 0)}
+
+
+def test_bytes_per_cluster_are_bounded() -> None:
+    store = MemberStore(Quotas(max_bytes=100))
+    store.put(item("c1", 1, key=key_of(0), size=60))
+    with pytest.raises(QuotaExceeded) as info:
+        store.put(item("c1", 1, key=key_of(1), size=41))
+    assert info.value.limit == "cluster_bytes"
+    store.put(item("c1", 1, key=key_of(1), size=40))
+    with pytest.raises(QuotaExceeded):
+        store.put(item("c1", 2, key=key_of(0), size=61))  # growing an item counts too
+    store.put(item("c1", 2, key=key_of(0), size=10))
+    assert store.held() == {"c1": (2, 50)}
+    store.drop_resources([key_of(0)])
+    assert store.held() == {"c1": (1, 40)}
+
+
+def test_tombstones_per_cluster_keep_the_newest() -> None:
+    metrics = Metrics()
+    store = MemberStore(Quotas(max_tombstones=100), metrics)
+    for i in range(50_000):
+        assert store.put(removal("c1", 1, key=key_of(i))) is Outcome.UNKNOWN_REMOVAL
+    store.put(removal("c2", 1, key=key_of(0)))
+    assert store.tombstones() == {"c1": 100, "c2": 1}
+    assert metrics.tombstones_evicted._value.get() == 50_000 - 100
+    assert store.put(item("c1", 1, key=key_of(49_999))) is Outcome.STALE  # newest kept
+    assert store.put(item("c1", 1, key=key_of(0))) is Outcome.CHANGED  # oldest evicted
+
+
+def test_sync_admits_items_up_to_the_quotas() -> None:
+    store = MemberStore(Quotas(max_items=2, max_bytes=100))
+    store.put(item("c1", 1, key=key_of(9), size=90))
+    admitted, refused = store.admit(
+        "c1",
+        [
+            item("c1", 1, key=key_of(0), size=50),
+            removal("c1", 1, key=key_of(5)),
+            item("c1", 1, key=key_of(1), size=60),
+            item("c1", 1, key=key_of(2), size=10),
+            item("c1", 1, key=key_of(3), size=10),
+        ],
+    )
+    assert [i.key for i in admitted] == [key_of(0), key_of(5), key_of(2)]
+    assert [(i.key, exc.limit) for i, exc in refused] == [
+        (key_of(1), "cluster_bytes"),
+        (key_of(3), "cluster_items"),
+    ]
+    store.replace_cluster("c1", admitted)
+    assert store.held() == {"c1": (2, 60)}
