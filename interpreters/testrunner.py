@@ -185,7 +185,7 @@ def _typed(value: Any) -> Any:
 
 
 def _dump(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=True, default_flow_style=False)
+    return yaml.safe_dump(value, sort_keys=True, default_flow_style=False).removesuffix("...\n")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
