@@ -162,7 +162,8 @@ class TestCheck:
                 "TARGET: apps/v1 Deployment   \n"
                 "RULERS:\n"
                 "    Retain:                  PASS\n"
-                "    InterpretReplica:        ERROR: replicaResource:1: '=' expected near 'format'   \n"
+                "    InterpretReplica:        ERROR: replicaResource:1: "
+                "'=' expected near 'format'   \n"
                 + RULES_UNSET_FROM_STATUS
                 + "    InterpretHealth:         UNSET\n"
                 "    InterpretDependency:     UNSET\n"
