@@ -4,7 +4,9 @@ Each function takes the resource template and the member items (sorted by
 clusterName, statuses already checked to be objects or None) and returns a new
 object: a deep copy of the template with the aggregated `.status`. Integers stay
 integers and zero-valued `omitempty` fields are left out, as Karmada's typed
-round trip writes them.
+round trip writes them. When the new status equals the current one as Karmada
+compares them (typed Go values, see `goequal`), the template is returned
+unchanged, so `status: {}` or an empty list stays as it was.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .fields import (
     status_of,
 )
 from .generation import observed_generation
+from .goequal import Map, Ptr, Slice, Struct, Time, go_equal
 from .job import aggregate_job_status, finished_condition
 from .loadbalancer import merge_ingress
 
@@ -40,6 +43,25 @@ def _with_status(template: JSONObject, status: Mapping[str, Any]) -> JSONObject:
     return result
 
 
+def _unless_equal(
+    template: JSONObject,
+    status: Mapping[str, Any],
+    schema: Struct,
+    *,
+    typed: Mapping[str, Any] | None = None,
+    semantic: bool = False,
+) -> JSONObject:
+    """The template unchanged if its status equals the new one as Go values, else updated.
+
+    `typed` is the new status as the Go value holds it, where it differs from the JSON
+    written (an empty but non-nil list or map).
+    """
+    current = status_of(template)
+    if go_equal(current, status if typed is None else typed, schema, semantic=semantic):
+        return clone(template)
+    return _with_status(template, status)
+
+
 def _statuses(items: Sequence[Item]) -> list[tuple[str, Mapping[str, Any]]]:
     """(`<cluster>: status`, status) for the items that have a status."""
     return [
@@ -49,11 +71,16 @@ def _statuses(items: Sequence[Item]) -> list[tuple[str, Mapping[str, Any]]]:
     ]
 
 
-def _replicated(summed: tuple[str, ...], always: frozenset[str]) -> AggregateFn:
+def _replicated(
+    summed: tuple[str, ...], always: frozenset[str], whole: Struct | None = None
+) -> AggregateFn:
     """Sum counters over members and apply the observedGeneration rule.
 
     `always` names the counters without `omitempty` in the Go type, written even when 0.
+    Karmada compares the summed fields and observedGeneration, or with `whole` the
+    whole status semantically against a new status holding only those fields.
     """
+    compared = whole or Struct(dict.fromkeys((*summed, "observedGeneration")), closed=True)
 
     def aggregate(template: JSONObject, items: Sequence[Item]) -> JSONObject:
         current = status_of(template) or {}
@@ -78,7 +105,10 @@ def _replicated(summed: tuple[str, ...], always: frozenset[str]) -> AggregateFn:
                 len(items),
             ),
         )
-        return _with_status(template, status)
+        if whole is None:
+            return _unless_equal(template, status, compared)
+        typed = {field: status.get(field) for field in (*summed, "observedGeneration")}
+        return _unless_equal(template, status, compared, typed=typed, semantic=True)
 
     return aggregate
 
@@ -107,6 +137,7 @@ aggregate_daemon_set = _replicated(
     frozenset(
         {"currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"}
     ),
+    Struct({"collisionCount": Ptr(None)}),
 )
 
 
@@ -119,8 +150,23 @@ def _ingress_entries(items: Sequence[Item]) -> list[tuple[str, Mapping[str, Any]
     return entries
 
 
-def _load_balancer_status(ingress: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"loadBalancer": {"ingress": ingress} if ingress else {}}
+def _load_balancer_schema(*, with_ip_mode: bool) -> Struct:
+    port = Struct({"error": Ptr(None)})
+    entry = Struct({"ports": Slice(port), **({"ipMode": Ptr(None)} if with_ip_mode else {})})
+    return Struct({"loadBalancer": Struct({"ingress": Slice(entry)})})
+
+
+_SERVICE_STATUS = _load_balancer_schema(with_ip_mode=True)
+_INGRESS_STATUS = _load_balancer_schema(with_ip_mode=False)
+
+
+def _load_balancer_status(
+    template: JSONObject, ingress: list[dict[str, Any]], schema: Struct
+) -> JSONObject:
+    """The merged list replaces the status; Karmada's merged list is never nil."""
+    status = {"loadBalancer": {"ingress": ingress} if ingress else {}}
+    typed = {"loadBalancer": {"ingress": ingress}}
+    return _unless_equal(template, status, schema, typed=typed)
 
 
 def aggregate_service(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -128,13 +174,24 @@ def aggregate_service(template: JSONObject, items: Sequence[Item]) -> JSONObject
     if get_str(get_map(template, "spec", ""), "type", "spec") != "LoadBalancer":
         return clone(template)
     merged = merge_ingress(_ingress_entries(items), with_ip_mode=True)
-    return _with_status(template, _load_balancer_status(merged))
+    return _load_balancer_status(template, merged, _SERVICE_STATUS)
 
 
 def aggregate_ingress(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """The merged ingress list replaces the whole status."""
     merged = merge_ingress(_ingress_entries(items), with_ip_mode=False)
-    return _with_status(template, _load_balancer_status(merged))
+    return _load_balancer_status(template, merged, _INGRESS_STATUS)
+
+
+_JOB_STATUS = Struct(
+    {
+        "startTime": Ptr(Time),
+        "completionTime": Ptr(Time),
+        "terminating": Ptr(None),
+        "failedIndexes": Ptr(None),
+        "ready": Ptr(None),
+    }
+)
 
 
 def aggregate_job(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -142,7 +199,10 @@ def aggregate_job(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     current = status_of(template) or {}
     if finished_condition(current, "status") is not None:
         return clone(template)
-    return _with_status(template, aggregate_job_status(current, items))
+    return _unless_equal(template, aggregate_job_status(current, items), _JOB_STATUS)
+
+
+_CRON_JOB_STATUS = Struct({"lastScheduleTime": Ptr(Time), "lastSuccessfulTime": Ptr(Time)})
 
 
 def aggregate_cron_job(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -165,7 +225,7 @@ def aggregate_cron_job(template: JSONObject, items: Sequence[Item]) -> JSONObjec
             status.pop(field, None)
         else:
             status[field] = format_time(value)
-    return _with_status(template, status)
+    return _unless_equal(template, status, _CRON_JOB_STATUS)
 
 
 _POD_PHASES = ("Failed", "Pending", "Running", "Succeeded")
@@ -198,6 +258,17 @@ def _container_statuses(member: Mapping[str, Any], key: str, path: str) -> list[
     return result
 
 
+_POD_STATUS = Struct({"startTime": Ptr(Time)})
+_PERSISTENT_VOLUME_STATUS = Struct({"lastPhaseTransitionTime": Ptr(Time)})
+_PERSISTENT_VOLUME_CLAIM_STATUS = Struct(
+    {"currentVolumeAttributesClassName": Ptr(None), "modifyVolumeStatus": Ptr(None)}
+)
+_POD_DISRUPTION_BUDGET_STATUS = Struct({"disruptedPods": Map(Time)})
+_HORIZONTAL_POD_AUTOSCALER_STATUS = Struct(
+    {"observedGeneration": Ptr(None), "lastScaleTime": Ptr(Time)}
+)
+
+
 def aggregate_pod(template: JSONObject, items: Sequence[Item]) -> JSONObject:
     """Phase precedence Failed > Pending > Running > Succeeded; no member status is Pending."""
     if not items:
@@ -219,7 +290,8 @@ def aggregate_pod(template: JSONObject, items: Sequence[Item]) -> JSONObject:
         status["containerStatuses"] = containers
     if init_containers:
         status["initContainerStatuses"] = init_containers
-    return _with_status(template, status)
+    typed = {**status, "containerStatuses": containers}
+    return _unless_equal(template, status, _POD_STATUS, typed=typed)
 
 
 def aggregate_persistent_volume(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -230,7 +302,7 @@ def aggregate_persistent_volume(template: JSONObject, items: Sequence[Item]) -> 
         else get_str(item["status"], "phase", f"{item['clusterName']}: status")
         for item in items
     }
-    return _with_status(template, _first_phase(_VOLUME_PHASES, phases))
+    return _unless_equal(template, _first_phase(_VOLUME_PHASES, phases), _PERSISTENT_VOLUME_STATUS)
 
 
 def aggregate_persistent_volume_claim(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -243,7 +315,9 @@ def aggregate_persistent_volume_claim(template: JSONObject, items: Sequence[Item
             break
         if member_phase != "Bound":
             phase = member_phase
-    return _with_status(template, {"phase": phase} if phase else {})
+    return _unless_equal(
+        template, {"phase": phase} if phase else {}, _PERSISTENT_VOLUME_CLAIM_STATUS
+    )
 
 
 def aggregate_pod_disruption_budget(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -267,7 +341,8 @@ def aggregate_pod_disruption_budget(template: JSONObject, items: Sequence[Item])
     status: dict[str, Any] = {**totals}
     if disrupted:
         status["disruptedPods"] = disrupted
-    return _with_status(template, status)
+    typed = {**status, "disruptedPods": disrupted}
+    return _unless_equal(template, status, _POD_DISRUPTION_BUDGET_STATUS, typed=typed)
 
 
 def aggregate_horizontal_pod_autoscaler(template: JSONObject, items: Sequence[Item]) -> JSONObject:
@@ -278,7 +353,7 @@ def aggregate_horizontal_pod_autoscaler(template: JSONObject, items: Sequence[It
         desired += get_int(member, "desiredReplicas", path)
     status: dict[str, Any] = {"desiredReplicas": desired}
     set_omitempty(status, "currentReplicas", current)
-    return _with_status(template, status)
+    return _unless_equal(template, status, _HORIZONTAL_POD_AUTOSCALER_STATUS)
 
 
 AGGREGATE: dict[Target, AggregateFn] = {

@@ -511,8 +511,9 @@ class TestVolumes:
         template = new_object("v1", "PersistentVolume", status={"phase": "Bound", "reason": "r"})
         assert registry.aggregate(template, items)["status"] == {"phase": expected}
 
-    def test_persistent_volume_without_items(self, registry, new_object):
-        assert registry.aggregate(new_object("v1", "PersistentVolume"), [])["status"] == {}
+    def test_persistent_volume_without_items_is_unchanged(self, registry, new_object):
+        template = new_object("v1", "PersistentVolume")
+        assert registry.aggregate(template, []) == template
 
     @pytest.mark.parametrize(
         ("phases", "expected"),
@@ -584,9 +585,9 @@ class TestPodDisruptionBudgetAndAutoscaler:
             "desiredReplicas": 4,
         }
 
-    def test_hpa_without_items(self, registry, new_object):
+    def test_hpa_without_items_is_unchanged(self, registry, new_object):
         template = new_object("autoscaling/v2", "HorizontalPodAutoscaler")
-        assert registry.aggregate(template, [])["status"] == {"desiredReplicas": 0}
+        assert registry.aggregate(template, []) == template
 
 
 @pytest.mark.parametrize(
