@@ -140,11 +140,11 @@ class WorkerPool:
             self._release(key, process, healthy)
         for line in answer.get("logs", ()):
             logger.info("lua: %s", line)
-        if answer.get("ok"):
-            process.loaded.add(key)
-            return answer.get("result")
         if answer.get("load"):
             raise CustomizationLoadError(str(answer.get("error")))
+        process.loaded.add(key)
+        if answer.get("ok"):
+            return answer.get("result")
         raise InterpreterError(str(answer.get("error")))
 
     def close(self) -> None:
