@@ -163,6 +163,20 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     _add(p, "burst", default=400, kind=int, help="client-side burst")
     _add(p, "max-message-bytes", default=16 * 1024 * 1024, kind=int, help="largest gRPC message")
+    _add(
+        p,
+        "max-connection-age",
+        default=300.0,
+        kind=float,
+        help="seconds before a client connection is closed so clients rebalance across replicas (0: never)",
+    )
+    _add(
+        p,
+        "max-connection-age-grace",
+        default=60.0,
+        kind=float,
+        help="seconds calls in flight get to finish when a connection reaches its age",
+    )
     _add(p, "max-status-bytes", default=256 * 1024, kind=int, help="largest status of one item")
     _add(p, "max-status-values", default=10_000, kind=int, help="most JSON values in one status")
     _add(p, "max-status-depth", default=32, kind=int, help="deepest nesting of one status")
@@ -453,6 +467,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         qps=args.qps,
         burst=args.burst,
         max_message_bytes=args.max_message_bytes,
+        max_connection_age_s=args.max_connection_age,
+        max_connection_age_grace_s=args.max_connection_age_grace,
         reflection=args.reflection,
         shutdown_grace_s=args.shutdown_grace,
         tls=tls,

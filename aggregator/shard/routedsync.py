@@ -1,0 +1,111 @@
+"""A chunked Sync arriving at one replica of several: each chunk split by owner as it arrives,
+this replica's share gathered here, every other live member's share streamed to it.
+
+Every member of the view takes part (one with no items clears what it holds for the cluster),
+and each applies its share only when the last chunk arrives, so an interrupted Sync removes
+nothing anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.chunkedsync import ITEMS_PER_QUOTA, ChunkedSyncs, SyncTooLarge
+from aggregator.shard.lease import Member
+from aggregator.shard.membership import View
+from aggregator.shard.ownership import Ownership, ring_key
+from aggregator.shard.peers import Peers
+from aggregator.shard.router import NoOwner
+from aggregator.wire import OUTCOMES, raw_item
+
+
+class RoutedSync:
+    """One chunked Sync under the view it started in."""
+
+    def __init__(
+        self,
+        cluster: str,
+        view: View,
+        ownership: Ownership,
+        peers: Peers,
+        chunked: ChunkedSyncs,
+    ) -> None:
+        if not view.members:
+            raise NoOwner("no live replica holds a membership Lease")
+        self.cluster = cluster
+        self._view = view
+        self._ownership = ownership
+        self._chunked = chunked
+        self._local = chunked.begin(cluster)
+        me = ownership.replica_id
+        self._calls: dict[str, Any] = {  # the peers' SyncChunks calls, by replica id
+            member.id: peers.sync_chunks(member, view.id)
+            for member in view.members
+            if member.id != me
+        }
+        self._first: set[str] = set()  # the peers the cluster was sent to
+        # where each item went, in order: (replica id, its position in that replica's share)
+        self._placed: list[tuple[str, int]] = []
+        self._counts: dict[str, int] = {member.id: 0 for member in view.members}
+
+    def _owner(self, item: pb.MemberStatus) -> Member:
+        ref = item.resource
+        owner = self._view.owner(ring_key(ref.api_version, ref.kind, ref.namespace, ref.name))
+        assert owner is not None  # a non-empty ring always has an owner
+        return owner
+
+    async def _write(self, replica: str, items: Sequence[pb.MemberStatus], last: bool) -> None:
+        chunk = pb.SyncChunk(items=items, last=last)
+        if replica not in self._first:
+            chunk.cluster = self.cluster
+            self._first.add(replica)
+        await self._calls[replica].write(chunk)
+
+    async def add(self, items: Sequence[pb.MemberStatus]) -> None:
+        """Send one chunk's items to their owners. Raises SyncTooLarge or a gRPC error."""
+        limit = ITEMS_PER_QUOTA * self._chunked.service.store.quotas.max_items
+        if len(self._placed) + len(items) > limit:
+            raise SyncTooLarge(
+                f"a Sync of cluster {self.cluster!r} carries more than {limit} items"
+            )
+        shares: dict[str, list[pb.MemberStatus]] = {}
+        for item in items:
+            owner = self._owner(item).id
+            shares.setdefault(owner, []).append(item)
+            self._placed.append((owner, self._counts[owner]))
+            self._counts[owner] += 1
+        for replica, share in shares.items():
+            if replica == self._ownership.replica_id:
+                await self._chunked.add(self._local, [raw_item(m) for m in share])
+            else:
+                await self._write(replica, share, last=False)
+
+    async def commit(self) -> pb.ReportResponse:
+        """End every share; the answers merged back in the order the items came."""
+        for replica, call in self._calls.items():
+            await self._write(replica, (), last=True)
+            await call.done_writing()
+        answers: dict[str, Sequence[pb.ItemResult]] = {}
+        for replica, call in self._calls.items():
+            reply = await call
+            if len(reply.results) != self._counts[replica]:
+                raise NoOwner(
+                    f"replica {replica} answered {len(reply.results)} of "
+                    f"{self._counts[replica]} items"
+                )
+            answers[replica] = reply.results
+        local = self._chunked.commit(self._local)
+        self._ownership.synced(self.cluster)
+        answers[self._ownership.replica_id] = [
+            pb.ItemResult(outcome=OUTCOMES[r.outcome], reason=r.reason) for r in local
+        ]
+        results = [answers[replica][index] for replica, index in self._placed]
+        return pb.ReportResponse(epoch=self._view.id, results=results)
+
+    def abandon(self) -> None:
+        """Drop every share that was not applied: cancelled streams apply nothing."""
+        for call in self._calls.values():
+            call.cancel()
+        self._chunked.abandon(self._local)
