@@ -595,13 +595,21 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="ResourceInterpreterCustomization file or directory (repeatable)",
     )
     _lua_flags(p)
-    _add(p, "batch-size", default=500, kind=int, help="items per Report call")
+    _add(p, "batch-size", default=500, kind=int, help="most items per Report or Sync message")
+    _add(
+        p,
+        "batch-bytes",
+        default=4 * 1024 * 1024,
+        kind=int,
+        help="most bytes per Report or Sync message",
+    )
     _add(p, "log-level", default="info", help="debug, info, warning or error")
     p.set_defaults(func=_run_agent)
 
 
 def _run_agent(args: argparse.Namespace) -> int:
-    from aggregator.agent.run import AgentOptions, AgentTLS, parse_kind, run_forever
+    from aggregator.agent.run import AgentOptions, parse_kind, run_forever
+    from aggregator.client import TLS
 
     if not args.cluster:
         print("statusagg agent: --cluster is required", file=sys.stderr)
@@ -615,9 +623,8 @@ def _run_agent(args: argparse.Namespace) -> int:
         return 2
     tls = None
     if args.tls_ca or args.tls_cert:
-        tls = AgentTLS(
-            *(Path(p) if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key))
-        )
+        ca, cert, key = (Path(p) if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key))
+        tls = TLS(ca=ca, cert=cert, key=key)
     options = AgentOptions(
         cluster=args.cluster,
         server=args.server,
@@ -631,6 +638,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         customizations=args.customization,
         lua=lua_settings_from(args),
         batch_size=args.batch_size,
+        batch_bytes=args.batch_bytes,
     )
     asyncio.run(run_forever(options))
     return 0

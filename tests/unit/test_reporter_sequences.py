@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 
-from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.client import Reporter, ReporterMetrics, StatusClient
 from aggregator.ingest import Limits, Validator
 from aggregator.store import MemberStore, Outcome
 from aggregator.wire import raw_item
@@ -19,10 +20,13 @@ class RecordingStub:
         self.sent: list[pb.MemberStatus] = []
         self.called = asyncio.Event()
 
-    async def Sync(self, request: pb.SyncRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
-        self.sent.extend(request.items)
+    async def SyncChunks(  # noqa: N802
+        self, chunks: Iterable[pb.SyncChunk], **_: object
+    ) -> pb.ReportResponse:
+        items = [i for chunk in chunks for i in chunk.items]
+        self.sent.extend(items)
         self.called.set()
-        return pb.ReportResponse(epoch="e", results=[pb.ItemResult()] * len(request.items))
+        return pb.ReportResponse(epoch="e", results=[pb.ItemResult()] * len(items))
 
     async def Report(self, request: pb.ReportRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
         self.sent.extend(request.items)
@@ -42,7 +46,8 @@ def item(ready: int) -> pb.MemberStatus:
 async def run_once(ready: int, changes: list[int]) -> list[pb.MemberStatus]:
     """One agent process: Sync ``ready``, then report each of ``changes``."""
     stub = RecordingStub()
-    reporter = Reporter(stub, "east", lambda: [item(ready)], AgentMetrics(), heartbeat_s=60)  # type: ignore[arg-type]
+    client = StatusClient(stub)  # type: ignore[arg-type]
+    reporter = Reporter(client, "east", lambda: [item(ready)], ReporterMetrics(), heartbeat_s=60)
     task = asyncio.create_task(reporter.run())
     await reporter.synced.wait()
     for count, value in enumerate(changes, start=2):
