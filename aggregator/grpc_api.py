@@ -211,9 +211,8 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         """Gather here, or split among the replicas when this one is where the Sync arrived."""
         if self.router is None or forwarded is not None:
             return self.chunked.begin(cluster)
-        router = self.router
         try:
-            return RoutedSync(cluster, router.view, router.ownership, router.peers, self.chunked)
+            return RoutedSync(cluster, self.router, self.chunked)
         except NoOwner as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"routing failed: {exc}")
 

@@ -88,7 +88,9 @@ class StatusClient:
             retry=retry_if_exception(_retried),
             stop=stop_after_attempt(self.limits.attempts),
             wait=wait_exponential_jitter(
-                initial=self.limits.initial_backoff_s, max=self.limits.max_backoff_s
+                multiplier=self.limits.initial_backoff_s,
+                max=self.limits.max_backoff_s,
+                jitter=self.limits.initial_backoff_s,
             ),
             reraise=True,
         )

@@ -225,7 +225,7 @@ class Reporter:
         """Send until cancelled: Sync first, then batches of changes and heartbeats."""
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(grpc.aio.AioRpcError),
-            wait=wait_exponential_jitter(initial=0.1, max=self._max_backoff_s),
+            wait=wait_exponential_jitter(multiplier=0.1, max=self._max_backoff_s, jitter=0.1),
             before_sleep=self._failed,
         )
         while True:

@@ -14,34 +14,27 @@ from typing import Any
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.chunkedsync import ITEMS_PER_QUOTA, ChunkedSyncs, SyncTooLarge
 from aggregator.shard.lease import Member
-from aggregator.shard.membership import View
-from aggregator.shard.ownership import Ownership, ring_key
-from aggregator.shard.peers import Peers
-from aggregator.shard.router import NoOwner
+from aggregator.shard.ownership import ring_key
+from aggregator.shard.router import NoOwner, Router
 from aggregator.wire import OUTCOMES, raw_item
 
 
 class RoutedSync:
     """One chunked Sync under the view it started in."""
 
-    def __init__(
-        self,
-        cluster: str,
-        view: View,
-        ownership: Ownership,
-        peers: Peers,
-        chunked: ChunkedSyncs,
-    ) -> None:
+    def __init__(self, cluster: str, router: Router, chunked: ChunkedSyncs) -> None:
+        view = router.view
         if not view.members:
             raise NoOwner("no live replica holds a membership Lease")
         self.cluster = cluster
         self._view = view
-        self._ownership = ownership
+        self._ownership = router.ownership
+        self._metrics = router.metrics
         self._chunked = chunked
         self._local = chunked.begin(cluster)
-        me = ownership.replica_id
+        me = router.ownership.replica_id
         self._calls: dict[str, Any] = {  # the peers' SyncChunks calls, by replica id
-            member.id: peers.sync_chunks(member, view.id)
+            member.id: router.peers.sync_chunks(member, view.id)
             for member in view.members
             if member.id != me
         }
@@ -81,6 +74,7 @@ class RoutedSync:
                 await self._chunked.add(self._local, [raw_item(m) for m in share])
             else:
                 await self._write(replica, share, last=False)
+                self._metrics.shard_forwarded_items.labels(call="sync").inc(len(share))
 
     async def commit(self) -> pb.ReportResponse:
         """End every share; the answers merged back in the order the items came."""
