@@ -95,6 +95,7 @@ class Reporter:
         self._needs_sync = True
         self._wakeup = asyncio.Event()
         self.synced = asyncio.Event()  # set once the first Sync was answered
+        self._quiet = asyncio.Event()  # nothing pending, nothing on the wire
 
     @property
     def pending(self) -> int:
@@ -108,6 +109,7 @@ class Reporter:
             return
         self._pending[key] = item
         self.metrics.pending.set(len(self._pending))
+        self._quiet.clear()
         self._wakeup.set()
 
     def remove(self, api_version: str, kind: str, namespace: str, name: str) -> None:
@@ -118,7 +120,12 @@ class Reporter:
     def resync(self) -> None:
         """Send the whole cluster again with the next call (as after an epoch change)."""
         self._needs_sync = True
+        self._quiet.clear()
         self._wakeup.set()
+
+    async def flush(self) -> None:
+        """Wait until everything offered was answered (``run`` must be running)."""
+        await self._quiet.wait()
 
     def _stamp(self, items: list[pb.MemberStatus]) -> list[pb.MemberStatus]:
         stamped = []
@@ -208,6 +215,8 @@ class Reporter:
                 await self._idle()
         finally:
             self.metrics.pending.set(len(self._pending))
+            if not self._pending and not self._needs_sync:
+                self._quiet.set()
 
     def _failed(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from tests.service.test_access import CA, spiffe
 
 NAMESPACE = "client"
 ACCEPTED = pb.ItemResult.OUTCOME_ACCEPTED
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python-client" / "report.py"
 
 
 def item(name: str, cluster: str = "member-a", *, ready: int = 1, pad: int = 0) -> pb.MemberStatus:
@@ -234,3 +236,21 @@ async def test_token_over_tls(apiserver: LocalAPIServer, tls_files: Path) -> Non
             await other.sync("member-b", [item("tok", cluster="member-b")])
         assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert ready_of(svc, "tok") == 1
+
+
+async def test_the_example_agent(svc: RunningService) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        *("--server", svc.address, "--cluster", "member-example", "--namespace", NAMESPACE),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert f"synced 3 items, service epoch {svc.service.epoch}" in text
+    assert f'member-example {NAMESPACE}/web: {{"replicas": 3' in text
+    assert ready_of(svc, "web", "member-example") == 1
+    assert ready_of(svc, "api", "member-example") == 3
+    assert ready_of(svc, "worker", "member-example") is None
