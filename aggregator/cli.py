@@ -542,13 +542,17 @@ def _run_get(args: argparse.Namespace) -> int:
 
     namespace, _, name = args.name.rpartition("/")
     with grpc.insecure_channel(args.address) as channel:
-        reply = pb_grpc.StatusAggregatorStub(channel).GetAggregate(
-            pb.GetAggregateRequest(
-                resource=pb.ResourceRef(
-                    api_version=args.api_version, kind=args.kind, namespace=namespace, name=name
+        try:
+            reply = pb_grpc.StatusAggregatorStub(channel).GetAggregate(
+                pb.GetAggregateRequest(
+                    resource=pb.ResourceRef(
+                        api_version=args.api_version, kind=args.kind, namespace=namespace, name=name
+                    )
                 )
             )
-        )
+        except grpc.RpcError as exc:
+            print(f"statusagg get: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
     out = MessageToDict(reply, preserving_proto_field_name=True)
     out["aggregated_status"] = json.loads(reply.aggregated_status_json or b"null")
     out.pop("aggregated_status_json", None)

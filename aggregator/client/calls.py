@@ -3,6 +3,7 @@ messages by count and bytes, transient failures retried with exponential backoff
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -10,6 +11,7 @@ from typing import TypeVar
 import grpc
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -21,6 +23,7 @@ from aggregator.client.batching import batches
 from aggregator.client.connection import token_metadata
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # codes worth another attempt: the service (or the connection to it) is away for a moment, or
 # a newer Sync of the cluster superseded this one
@@ -56,11 +59,24 @@ def _retried(error: BaseException) -> bool:
     return isinstance(error, grpc.aio.AioRpcError) and error.code() in RETRIED_CODES
 
 
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    if isinstance(error, grpc.aio.AioRpcError):
+        log.warning(
+            "call to the service failed (%s: %s); retrying in %.1fs",
+            error.code().name,
+            error.details(),
+            wait,
+        )
+
+
 class StatusClient:
     """Calls StatusAggregator over ``channel``, with ``token`` as the bearer token if set.
 
     ``epoch`` is the service epoch of the last answer: when it changes, the service lost what it
-    held, and the cluster must be sent again with ``sync``."""
+    held, and the cluster must be sent again with ``sync``. ``on_failure``, if set, is called
+    with every failed attempt, retried or not (a ``Reporter`` counts them in its metrics)."""
 
     def __init__(
         self,
@@ -73,6 +89,7 @@ class StatusClient:
         self._metadata = metadata
         self.limits = limits or Limits()
         self.epoch = ""
+        self.on_failure: Callable[[grpc.aio.AioRpcError], None] | None = None
 
     @classmethod
     def over(
@@ -92,11 +109,17 @@ class StatusClient:
                 max=self.limits.max_backoff_s,
                 jitter=self.limits.initial_backoff_s,
             ),
+            before_sleep=_log_retry,
             reraise=True,
         )
 
         async def attempt() -> T:
-            return await call()
+            try:
+                return await call()
+            except grpc.aio.AioRpcError as exc:
+                if self.on_failure is not None:
+                    self.on_failure(exc)
+                raise
 
         return await retrying(attempt)
 

@@ -66,7 +66,8 @@ class Reporter:
     """Reports one cluster's items through ``client``.
 
     ``snapshot`` returns an item for every object the cluster holds now (for Sync); ``offer``
-    and ``remove`` queue what changed. ``run`` does the sending until cancelled."""
+    and ``remove`` queue what changed. ``run`` does the sending until cancelled. Every failed
+    call of ``client`` (it becomes the client's ``on_failure``) is counted in ``metrics``."""
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class Reporter:
         max_backoff_s: float = 10.0,
     ) -> None:
         self._client = client
+        client.on_failure = self._count_failure
         self.cluster = cluster
         self._snapshot = snapshot
         self.metrics = metrics or ReporterMetrics()
@@ -218,10 +220,12 @@ class Reporter:
             if not self._pending and not self._needs_sync:
                 self._quiet.set()
 
+    def _count_failure(self, error: grpc.aio.AioRpcError) -> None:
+        self.metrics.rpc_errors.labels(code=error.code().name).inc()
+
     def _failed(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         assert isinstance(exc, grpc.aio.AioRpcError)
-        self.metrics.rpc_errors.labels(code=exc.code().name).inc()
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(
             "report to the service failed (%s: %s); retrying in %.1fs",

@@ -8,6 +8,8 @@ nothing anywhere.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +56,12 @@ class RoutedSync:
         if replica not in self._first:
             chunk.cluster = self.cluster
             self._first.add(replica)
-        await self._calls[replica].write(chunk)
+        call = self._calls[replica]
+        try:
+            await call.write(chunk)
+        except asyncio.InvalidStateError:  # the peer ended its call: its error tells why
+            await call
+            raise NoOwner(f"replica {replica} answered before the last chunk") from None
 
     async def add(self, items: Sequence[pb.MemberStatus]) -> None:
         """Send one chunk's items to their owners. Raises SyncTooLarge or a gRPC error."""
@@ -80,7 +87,8 @@ class RoutedSync:
         """End every share; the answers merged back in the order the items came."""
         for replica, call in self._calls.items():
             await self._write(replica, (), last=True)
-            await call.done_writing()
+            with contextlib.suppress(asyncio.InvalidStateError):  # the answer tells
+                await call.done_writing()
         answers: dict[str, Sequence[pb.ItemResult]] = {}
         for replica, call in self._calls.items():
             reply = await call

@@ -254,3 +254,18 @@ async def test_the_example_agent(svc: RunningService) -> None:
     assert ready_of(svc, "web", "member-example") == 1
     assert ready_of(svc, "api", "member-example") == 3
     assert ready_of(svc, "worker", "member-example") is None
+
+
+async def test_get_command_of_an_unknown_resource(svc: RunningService) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "aggregator.cli", "get", "--address", svc.address),
+        *("apps/v1", "Deployment", f"{NAMESPACE}/nobody-reported"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert out == b""
+    assert err.decode().startswith("statusagg get: NOT_FOUND: no member reported Deployment")
+    assert "Traceback" not in err.decode()
