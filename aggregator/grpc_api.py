@@ -165,7 +165,7 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"a chunk of cluster {chunk.cluster!r} in a Sync of {partial.cluster!r}",
                     )
-                reply = await self._sync_chunk(context, partial, chunk)
+                reply = await self._sync_chunk(context, partial, chunk, forwarded)
                 if reply is not None:
                     break
         except Superseded as exc:
@@ -189,14 +189,22 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
         partial: PartialSync | RoutedSync,
         chunk: pb.SyncChunk,
+        forwarded: str | None,
     ) -> pb.ReportResponse | None:
-        """Take one chunk; the answer once the last one is applied, else None."""
+        """Take one chunk; the answer once the last one is applied, else None.
+
+        A share forwarded by a peer is applied only under the view it was split by."""
         if isinstance(partial, RoutedSync):
             await self._routed(context, partial.add(chunk.items))
             return await self._routed(context, partial.commit()) if chunk.last else None
         await self.chunked.add(partial, [raw_item(m) for m in chunk.items])
         if not chunk.last:
             return None
+        if self.router is not None and forwarded is not None:
+            try:
+                self.router.check_view(forwarded)
+            except NoOwner as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         results = self.chunked.commit(partial)
         if self.router is not None:
             self.router.ownership.synced(partial.cluster)

@@ -19,7 +19,7 @@ from tenacity import (
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.client.batching import batches
+from aggregator.client.batching import MESSAGE_OVERHEAD, batches, encoded_size
 from aggregator.client.connection import token_metadata
 
 T = TypeVar("T")
@@ -165,8 +165,13 @@ class StatusClient:
 
     async def sync(self, cluster: str, items: Sequence[pb.MemberStatus]) -> Answer:
         """Make ``items`` the complete state of ``cluster``: the service drops what it holds of
-        the cluster beyond them, once the last chunk arrived. A service without SyncChunks
-        gets one Sync message."""
+        the cluster beyond them.
+
+        Items that fit ``max_bytes`` together go in one Sync message; more are sent as a
+        chunked Sync (SyncChunks, chunks bounded by ``max_items`` and ``max_bytes``), which the
+        service applies only once the last chunk arrived. A service without SyncChunks gets
+        one Sync message."""
+        size = MESSAGE_OVERHEAD + sum(encoded_size(item) for item in items)
         chunk_count = sum(1 for _ in batches(items, self.limits.max_items, self.limits.max_bytes))
         timeout = self.limits.timeout_s * max(chunk_count, 1)
 
@@ -179,6 +184,9 @@ class StatusClient:
             request = pb.SyncRequest(cluster=cluster, items=items)
             return await self._stub.Sync(request, metadata=self._metadata, timeout=timeout)
 
+        if size <= self.limits.max_bytes:
+            reply = await self._retrying(whole)
+            return Answer(self._observe(reply).epoch, list(reply.results))
         try:
             reply = await self._retrying(chunked)
         except grpc.aio.AioRpcError as exc:

@@ -2,15 +2,14 @@
 this replica's share gathered here, every other live member's share streamed to it.
 
 Every member of the view takes part (one with no items clears what it holds for the cluster),
-and each applies its share only when the last chunk arrives, so an interrupted Sync removes
-nothing anywhere.
+and each applies its share only when the last chunk arrives, and only if its view is still the
+one the Sync was split by, so an interrupted Sync removes nothing anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
@@ -30,6 +29,7 @@ class RoutedSync:
             raise NoOwner("no live replica holds a membership Lease")
         self.cluster = cluster
         self._view = view
+        self._router = router
         self._ownership = router.ownership
         self._metrics = router.metrics
         self._chunked = chunked
@@ -39,6 +39,11 @@ class RoutedSync:
             member.id: router.peers.sync_chunks(member, view.id)
             for member in view.members
             if member.id != me
+        }
+        # each call's answer, awaited from the start: a call that fails before it could send
+        # anything leaves its writes waiting forever, so every write races the answer
+        self._answers = {
+            replica: asyncio.ensure_future(_answer(call)) for replica, call in self._calls.items()
         }
         self._first: set[str] = set()  # the peers the cluster was sent to
         # where each item went, in order: (replica id, its position in that replica's share)
@@ -56,12 +61,21 @@ class RoutedSync:
         if replica not in self._first:
             chunk.cluster = self.cluster
             self._first.add(replica)
-        call = self._calls[replica]
+        await self._unless_answered(replica, self._calls[replica].write(chunk))
+
+    async def _unless_answered(self, replica: str, step: Awaitable[None]) -> None:
+        """Await ``step`` on the call to ``replica``; if the call ends first, raise its error."""
+        stepping = asyncio.ensure_future(step)
+        answer = self._answers[replica]
         try:
-            await call.write(chunk)
-        except asyncio.InvalidStateError:  # the peer ended its call: its error tells why
-            await call
-            raise NoOwner(f"replica {replica} answered before the last chunk") from None
+            await asyncio.wait({stepping, answer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not stepping.done():
+                stepping.cancel()
+        if not stepping.cancelled() and stepping.exception() is None:
+            return
+        await answer  # the step failed because the call ended: its error says why
+        raise NoOwner(f"replica {replica} answered before the last chunk")
 
     async def add(self, items: Sequence[pb.MemberStatus]) -> None:
         """Send one chunk's items to their owners. Raises SyncTooLarge or a gRPC error."""
@@ -84,14 +98,17 @@ class RoutedSync:
                 self._metrics.shard_forwarded_items.labels(call="sync").inc(len(share))
 
     async def commit(self) -> pb.ReportResponse:
-        """End every share; the answers merged back in the order the items came."""
+        """End every share; the answers merged back in the order the items came.
+
+        Refused (NoOwner) if the membership view changed since the first chunk: the items were
+        split by a ring that no longer holds, so the agent sends the Sync again."""
+        self._router.check_view(self._view.id)
         for replica, call in self._calls.items():
             await self._write(replica, (), last=True)
-            with contextlib.suppress(asyncio.InvalidStateError):  # the answer tells
-                await call.done_writing()
+            await self._unless_answered(replica, call.done_writing())
         answers: dict[str, Sequence[pb.ItemResult]] = {}
-        for replica, call in self._calls.items():
-            reply = await call
+        for replica, answer in self._answers.items():
+            reply = await answer
             if len(reply.results) != self._counts[replica]:
                 raise NoOwner(
                     f"replica {replica} answered {len(reply.results)} of "
@@ -110,4 +127,11 @@ class RoutedSync:
         """Drop every share that was not applied: cancelled streams apply nothing."""
         for call in self._calls.values():
             call.cancel()
+        for answer in self._answers.values():
+            answer.cancel()
         self._chunked.abandon(self._local)
+
+
+async def _answer(call: Any) -> pb.ReportResponse:
+    reply: pb.ReportResponse = await call
+    return reply

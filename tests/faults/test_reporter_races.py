@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -77,10 +77,8 @@ class HeldService:
     ) -> pb.ReportResponse:
         return await self._call(request.items, replace=False)
 
-    async def SyncChunks(  # noqa: N802
-        self, chunks: Iterable[pb.SyncChunk], **_: object
-    ) -> pb.ReportResponse:
-        return await self._call([i for chunk in chunks for i in chunk.items], replace=True)
+    async def Sync(self, request: pb.SyncRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
+        return await self._call(request.items, replace=True)
 
 
 class Member:

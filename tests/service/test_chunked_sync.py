@@ -12,7 +12,7 @@ import pytest
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
-from aggregator.client import StatusClient
+from aggregator.client import Limits, StatusClient
 from aggregator.devcluster import LocalAPIServer
 from aggregator.model import ResourceKey
 from aggregator.serve import RunningService, ServeOptions, running
@@ -105,7 +105,8 @@ async def sync(stub: pb_grpc.StatusAggregatorAsyncStub, *groups: list[str]) -> p
 async def test_fifty_thousand_items_then_a_thousand_fewer(svc: RunningService) -> None:
     channel = grpc.aio.insecure_channel(svc.address)
     async with channel:
-        client = StatusClient.over(channel)
+        # about 5 MB in all: chunks of at most 500 items and 1 MiB
+        client = StatusClient.over(channel, limits=Limits(max_bytes=1024 * 1024))
         answer = await client.sync(CLUSTER, [item(n) for n in names(50_000)])
         assert len(answer.results) == 50_000
         assert {r.outcome for r in answer.results} == {pb.ItemResult.OUTCOME_ACCEPTED}

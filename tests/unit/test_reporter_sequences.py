@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.client import Reporter, ReporterMetrics, StatusClient
@@ -20,13 +19,10 @@ class RecordingStub:
         self.sent: list[pb.MemberStatus] = []
         self.called = asyncio.Event()
 
-    async def SyncChunks(  # noqa: N802
-        self, chunks: Iterable[pb.SyncChunk], **_: object
-    ) -> pb.ReportResponse:
-        items = [i for chunk in chunks for i in chunk.items]
-        self.sent.extend(items)
+    async def Sync(self, request: pb.SyncRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
+        self.sent.extend(request.items)
         self.called.set()
-        return pb.ReportResponse(epoch="e", results=[pb.ItemResult()] * len(items))
+        return pb.ReportResponse(epoch="e", results=[pb.ItemResult()] * len(request.items))
 
     async def Report(self, request: pb.ReportRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
         self.sent.extend(request.items)

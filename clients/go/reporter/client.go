@@ -170,30 +170,45 @@ func (c *Client) Heartbeat(ctx context.Context) (string, error) {
 }
 
 // Sync makes items the complete state of cluster: the service drops what it holds of the
-// cluster beyond them, once the last chunk arrived. A service without SyncChunks gets one
-// Sync message.
+// cluster beyond them.
+//
+// Items that fit Limits.MaxBytes together go in one Sync message; more are sent as a chunked
+// Sync (SyncChunks, chunks bounded by MaxItems and MaxBytes), which the service applies only
+// once the last chunk arrived. A service without SyncChunks gets one Sync message.
 func (c *Client) Sync(ctx context.Context, cluster string, items []*pb.MemberStatus) (Answer, error) {
+	size := messageOverhead
+	for _, item := range items {
+		size += encodedSize(item)
+	}
 	chunks := Batches(items, c.Limits.MaxItems, c.Limits.MaxBytes)
 	if len(chunks) == 0 {
 		chunks = [][]*pb.MemberStatus{nil}
 	}
 	timeout := c.Limits.Timeout * time.Duration(len(chunks))
+	whole := func() (reply *pb.ReportResponse, err error) {
+		err = c.retry(ctx, func() error {
+			callCtx, cancel := c.context(ctx, timeout)
+			defer cancel()
+			reply, err = c.stub.Sync(callCtx, &pb.SyncRequest{Cluster: cluster, Items: items})
+			return err
+		})
+		return reply, err
+	}
 	var reply *pb.ReportResponse
-	err := c.retry(ctx, func() error {
-		callCtx, cancel := c.context(ctx, timeout)
-		defer cancel()
-		var err error
-		reply, err = c.syncChunks(callCtx, cluster, chunks)
-		return err
-	})
-	if status.Code(err) == codes.Unimplemented {
+	var err error
+	if size <= c.Limits.MaxBytes {
+		reply, err = whole()
+	} else {
 		err = c.retry(ctx, func() error {
 			callCtx, cancel := c.context(ctx, timeout)
 			defer cancel()
 			var err error
-			reply, err = c.stub.Sync(callCtx, &pb.SyncRequest{Cluster: cluster, Items: items})
+			reply, err = c.syncChunks(callCtx, cluster, chunks)
 			return err
 		})
+		if status.Code(err) == codes.Unimplemented {
+			reply, err = whole()
+		}
 	}
 	if err != nil {
 		return Answer{Epoch: c.Epoch()}, err

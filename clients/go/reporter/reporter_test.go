@@ -117,7 +117,8 @@ func allAccepted(t *testing.T, answer Answer, want int) {
 
 func TestChunkedSyncRemovesOnlyWhatTheLastSyncLacks(t *testing.T) {
 	ctx := context.Background()
-	client := connect(t, server(t), nil, "", Limits{MaxItems: 200})
+	// 5,000 items of about 130 bytes: over 64 KiB, so chunked, in chunks of 200
+	client := connect(t, server(t), nil, "", Limits{MaxItems: 200, MaxBytes: 64 << 10})
 	items := make([]*pb.MemberStatus, 5000)
 	for i := range items {
 		items[i] = deployment("member-go-sync", fmt.Sprint("sync-", i), 3, 0)
