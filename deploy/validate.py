@@ -183,6 +183,7 @@ FAILURES: dict[str, list[tuple[list[str], str]]] = {
         ([], "cluster is required"),
         (["--set", "cluster=a"], "server is required"),
         (["--set", "cluster=a,server=b:1,kinds=null"], "kinds must list at least one kind"),
+        (["--set", "cluster=a,server=b:1,kind=x"], "additional properties 'kind' not allowed"),
     ],
 }
 
