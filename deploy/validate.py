@@ -65,6 +65,7 @@ class Case:
     args: list[str]
     absent: list[str] = field(default_factory=list)
     replicas: int = 1
+    image: str = "statusagg:0.1.0"
 
 
 # chart -> case (the ci/<case>-values.yaml file, or "defaults") -> expectations
@@ -121,11 +122,13 @@ CASES: dict[str, dict[str, Case]] = {
             ],
             absent=["--insecure"],
             replicas=3,
+            image="registry.example/statusagg:0.1.0-rc1",
         ),
         "plugins": Case(
             SERVICE_KINDS | {"NetworkPolicy"},
             ["serve", *SERVICE_TLS],
             absent=["--shard", "--insecure"],
+            image=f"registry.example/statusagg@sha256:{'0123456789abcdef' * 4}",
         ),
     },
     "statusagg-agent": {
@@ -157,6 +160,7 @@ CASES: dict[str, dict[str, Case]] = {
                 "--log-level=debug",
             ],
             absent=["--tls-cert", "--tls-key", "--insecure"],
+            image=f"registry.example/statusagg@sha256:{'fedcba9876543210' * 4}",
         ),
         "insecure": Case(
             AGENT_KINDS | {"ConfigMap"},
@@ -301,7 +305,10 @@ def check_case(objects: list[Obj], case: Case, where: str) -> None:
     check_pod(deployment, where)
     if deployment["spec"]["replicas"] != case.replicas:
         raise CheckError(f"{where}: {deployment['spec']['replicas']} replicas")
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    if container["image"] != case.image:
+        raise CheckError(f"{where}: image {container['image']}, expected {case.image}")
+    args = container["args"]
     check_cli_accepts(args, where)
     for expected in case.args:
         if expected not in args:
