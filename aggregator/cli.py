@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import base64
 import json
-import logging
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
+from aggregator.logsetup import configure_logging, log_format
 from aggregator.service import ServiceSettings
 from aggregator.store import Quotas
 from aggregator.writer import WriteMode
@@ -232,6 +232,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     _shard_flags(p)
     _add(p, "log-level", default="info", help="debug, info, warning or error")
+    _add(
+        p, "log-format", default="text", kind=log_format, help="text, or json: one object per line"
+    )
     p.set_defaults(func=_run_serve)
 
 
@@ -581,6 +584,9 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _lua_flags(p)
     _add(p, "batch-size", default=500, kind=int, help="items per Report call")
     _add(p, "log-level", default="info", help="debug, info, warning or error")
+    _add(
+        p, "log-format", default="text", kind=log_format, help="text, or json: one object per line"
+    )
     p.set_defaults(func=_run_agent)
 
 
@@ -654,10 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     interpret_cli.add_parser(sub)
     bench_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(getattr(args, "log_level", "info")).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     code: int = args.func(args)
     return code
 

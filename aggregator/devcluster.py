@@ -28,7 +28,13 @@ from typing import Any
 import yaml
 
 KUBERNETES_VERSION = "v1.36.4"
-MODULE_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local-apiserver"
+# installed from a wheel, the Go module is package data; in a checkout it is under deploy/
+_PACKAGED_MODULE = Path(__file__).resolve().parent / "_localapiserver"
+MODULE_DIR = (
+    _PACKAGED_MODULE
+    if _PACKAGED_MODULE.is_dir()
+    else Path(__file__).resolve().parent.parent / "deploy" / "local-apiserver"
+)
 _SOURCES = ("go.mod", "go.sum", "main.go")
 
 

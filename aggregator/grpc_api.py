@@ -15,6 +15,7 @@ from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import Authenticator, AuthError, AuthSettings, Caller
 from aggregator.model import ResourceKey
+from aggregator.rpcmetrics import RpcMetrics
 from aggregator.service import AggregationService
 from aggregator.shard.peers import VIEW_METADATA
 from aggregator.shard.router import NoOwner, Router
@@ -200,12 +201,13 @@ def build_server(
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A grpc.aio server with StatusAggregator, health and (optionally) reflection."""
     server = grpc.aio.server(
+        interceptors=[RpcMetrics(service.metrics.rpc_duration)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ]
+        ],
     )
     servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()), router)
     pb_grpc.add_StatusAggregatorServicer_to_server(servicer, server)

@@ -17,6 +17,7 @@ from aggregator.kube.client import KubeClient, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import MemberItem, ResourceKey
 from aggregator.reconcile import KeyState, Reconciler
+from aggregator.rejection import RejectReason
 from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 from aggregator.templates import TemplateCaches
 from aggregator.workqueue import ShutDown, WorkQueue
@@ -177,14 +178,18 @@ class AggregationService:
             try:
                 item = self.validator.validate(raw)
             except Rejected as exc:
-                results.append(self._rejected(str(exc), exc.limit))
+                results.append(self._rejected(exc.reason, str(exc), exc.limit))
                 continue
             if cluster is not None and item.cluster != cluster:
                 reason = f"item of cluster {item.cluster!r} in a Sync of {cluster!r}"
-                results.append(self._rejected(reason))
+                results.append(self._rejected(RejectReason.WRONG_CLUSTER, reason))
                 continue
             if (item.key, item.cluster) in seen:
-                results.append(self._rejected("duplicate item for this resource and cluster"))
+                results.append(
+                    self._rejected(
+                        RejectReason.DUPLICATE_ITEM, "duplicate item for this resource and cluster"
+                    )
+                )
                 continue
             seen.add((item.key, item.cluster))
             results.append(None)
@@ -216,7 +221,7 @@ class AggregationService:
             try:
                 outcome = self.store.put(item)
             except QuotaExceeded as exc:
-                results[index] = self._rejected(str(exc), exc.limit)
+                results[index] = self._rejected(exc.reason, str(exc), exc.limit)
                 continue
             if outcome is Outcome.UNKNOWN_REMOVAL:
                 self.metrics.unknown_removals.inc()
@@ -250,7 +255,7 @@ class AggregationService:
                 if result is None:
                     exc = reasons.get(id(next(valid_items)))
                     if exc is not None:
-                        results[index] = self._rejected(str(exc), exc.limit)
+                        results[index] = self._rejected(exc.reason, str(exc), exc.limit)
             valid = admitted
         self.metrics.reports.labels(result="accepted", reason="").inc(len(valid))
         now = time.monotonic()
@@ -259,11 +264,11 @@ class AggregationService:
         self.metrics.items_stored.set(len(self.store))
         return [r or ACCEPTED for r in results]
 
-    def _rejected(self, reason: str, limit: str = "") -> ItemResult:
-        self.metrics.reports.labels(result="rejected", reason=_reason_label(reason)).inc()
+    def _rejected(self, reason: RejectReason, message: str, limit: str = "") -> ItemResult:
+        self.metrics.reports.labels(result="rejected", reason=reason).inc()
         if limit:
             self.metrics.limit_rejected.labels(limit=limit).inc()
-        return ItemResult("rejected", reason)
+        return ItemResult("rejected", message)
 
     def _enqueue(self, key: ResourceKey, received_at: float) -> None:
         self.reconciler.note_report(key, received_at)
@@ -349,9 +354,3 @@ class AggregationService:
             await asyncio.sleep(self.settings.resync_interval_s)
             for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
                 self.queue.add(key)
-
-
-def _reason_label(reason: str) -> str:
-    """A low-cardinality metric label for a rejection reason."""
-    head = reason.split(" ", 1)[0]
-    return head if head.replace("_", "").isalpha() else "invalid"

@@ -18,7 +18,7 @@ from aggregator.kube import ApiError, KubeClient, NotFound
 
 ROOT = Path(__file__).resolve().parents[2]
 # Kinds whose CRDs the local API server does not have.
-NOT_INSTALLED = {"ServiceMonitor"}
+NOT_INSTALLED = {"ServiceMonitor", "PrometheusRule"}
 Obj = dict[str, Any]
 
 
