@@ -1,0 +1,59 @@
+"""Value types of flags that name files, addresses, write modes and status fields."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aggregator.cli.options import UsageError
+from aggregator.statuspath import StatusPathError, ignore_pattern
+from aggregator.writer import WriteMode
+
+
+def readable_file(value: str) -> str:
+    """A path to a file this process can read."""
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value}: {exc.strerror}") from None
+    return value
+
+
+def host_port(value: str) -> str:
+    """``host:port`` with a numeric port (``[::1]:7443`` for IPv6)."""
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
+    return value
+
+
+def kind_write_mode(value: str) -> tuple[str, WriteMode]:
+    """``KIND=MODE``, e.g. ``Deployment=apply``."""
+    kind, sep, mode = value.partition("=")
+    modes = ", ".join(m.value for m in WriteMode)
+    if not sep or not kind:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KIND=MODE (MODE: {modes})")
+    try:
+        return kind, WriteMode(mode)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{mode!r} in {value!r} is not one of {modes}") from None
+
+
+def status_path(value: str) -> str:
+    """A status field path (see aggregator.statuspath); kept as written."""
+    try:
+        ignore_pattern(value)
+    except StatusPathError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def check_kubeconfig(path: Path) -> None:
+    """Raise UsageError unless ``path`` is a readable kubeconfig with a usable current context."""
+    from aggregator.kube.config import KubeconfigError, load_cluster_access
+
+    try:
+        load_cluster_access(path)
+    except KubeconfigError as exc:
+        raise UsageError(str(exc)) from None
