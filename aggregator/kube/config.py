@@ -23,6 +23,7 @@ from kubernetes.config.kube_config import (
     KubeConfigLoader,
     KubeConfigMerger,
 )
+from yaml import YAMLError
 
 from aggregator.kube.credentials import (
     CredentialError,
@@ -65,8 +66,9 @@ def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> Clu
     paths = os.fspath(kubeconfig) if kubeconfig else KUBE_CONFIG_DEFAULT_LOCATION
     try:
         return _from_kubeconfig(str(paths))
-    except (ConfigException, CredentialError, OSError, KeyError, TypeError) as exc:
-        raise KubeconfigError(f"kubeconfig {paths}: {exc}") from None
+    except (ConfigException, CredentialError, OSError, KeyError, TypeError, YAMLError) as exc:
+        reason = " ".join(str(exc).split())  # YAML errors span lines
+        raise KubeconfigError(f"kubeconfig {paths}: {reason}") from None
 
 
 def _from_kubeconfig(paths: str) -> ClusterAccess:
