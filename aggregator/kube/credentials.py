@@ -68,12 +68,12 @@ class TokenFileCredentials:
     ) -> None:
         self.path = path
         self._refresh_s = refresh_s
-        self._clock = clock
+        self.clock = clock
         self._read_at: float | None = None
         self._token = ""
 
     async def header(self) -> str | None:
-        now = self._clock()
+        now = self.clock()
         if self._read_at is None or now - self._read_at >= self._refresh_s:
             try:
                 token = self.path.read_text().strip()
@@ -113,16 +113,14 @@ class ExecCredentials:
         self.argv = [command, *(str(arg) for arg in spec.get("args") or ())]
         self._env = {str(e["name"]): str(e["value"]) for e in spec.get("env") or ()}
         self._cluster = cluster if spec.get("provideClusterInfo") else None
-        self._wall_clock = wall_clock
+        self.clock = wall_clock
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._expiry: datetime | None = None
         self.runs = 0  # how often the plugin ran (for metrics and tests)
 
     def _valid(self) -> bool:
-        return self._token is not None and (
-            self._expiry is None or self._wall_clock() < self._expiry
-        )
+        return self._token is not None and (self._expiry is None or self.clock() < self._expiry)
 
     async def header(self) -> str | None:
         if not self._valid():
