@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         p,
         "kubeconfig",
         default=os.environ.get("KUBECONFIG"),
-        help="member-cluster kubeconfig (default: in-cluster)",
+        help="member-cluster kubeconfig (default: in-cluster, else ~/.kube/config)",
     )
     add(
         p,
@@ -99,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--kinds: {exc}") from None
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
-    if kubeconfig is not None:
-        check_kubeconfig(kubeconfig)
+    check_kubeconfig(kubeconfig)
     tls = None
     if args.tls_ca or args.tls_cert:
         tls = AgentTLS(

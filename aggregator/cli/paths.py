@@ -49,8 +49,9 @@ def status_path(value: str) -> str:
     return value
 
 
-def check_kubeconfig(path: Path) -> None:
-    """Raise UsageError unless ``path`` is a readable kubeconfig with a usable current context."""
+def check_kubeconfig(path: Path | None) -> None:
+    """Raise UsageError unless ``path`` (None: in-cluster) is a kubeconfig with a usable current
+    context."""
     from aggregator.kube.config import KubeconfigError, load_cluster_access
 
     try:

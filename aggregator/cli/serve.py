@@ -510,7 +510,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     if args.peer_identity in auth.reader_identities:
         raise UsageError("the peer identity cannot be a reader identity")
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
-    if kubeconfig is not None:
+    if kubeconfig is not None or "KUBERNETES_SERVICE_HOST" in os.environ:
         check_kubeconfig(kubeconfig)
     return ServeOptions(
         kubeconfig=kubeconfig,

@@ -72,9 +72,10 @@ def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> Clu
 
 
 def _from_kubeconfig(paths: str) -> ClusterAccess:
-    for path in paths.split(os.pathsep):
-        if path and not os.access(os.path.expanduser(path), os.R_OK):
-            raise KubeconfigError(f"kubeconfig {path}: no such file, or not readable")
+    listed = [path for path in paths.split(os.pathsep) if path]
+    if len(listed) == 1 and not os.access(os.path.expanduser(listed[0]), os.R_OK):
+        # one file must exist; in a $KUBECONFIG list, as in kubectl, missing files are skipped
+        raise KubeconfigError(f"kubeconfig {listed[0]}: no such file, or not readable")
     merger = KubeConfigMerger(paths)  # type: ignore[no-untyped-call]
     if merger.config is None:
         raise KubeconfigError(f"kubeconfig {paths}: no configuration found")

@@ -39,6 +39,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
     (("agent", "--insecure", "--cluster", "m1", "--kinds", "Deployment"), {}, ("--kinds",)),
     (("agent", "--insecure", "--cluster", "m1"), {"STATUSAGG_BATCH_SIZE": "-1"}, ("BATCH",)),
     (("agent", "--insecure", "--cluster", "m1", "--kubeconfig", "{tmp}/nope"), {}, ("nope",)),
+    (("agent", "--insecure", "--cluster", "m1"), {}, ("~/.kube/config",)),
+    (("serve", "--insecure"), {"KUBECONFIG": "{tmp}/a:{tmp}/b"}, ("no configuration",)),
     (("get", "--address", "nowhere", "apps/v1", "Deployment", "x"), {}, ("--address",)),
     (("get", "--tls-ca", "{tmp}/ca.pem", "apps/v1", "Deployment", "x"), {}, ("ca.pem",)),
     (("get", "apps/v1"), {}, ("required",)),
