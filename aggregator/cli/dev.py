@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from aggregator.cli.lifecycle import local_apiserver
-from aggregator.cli.options import add, non_negative_float, non_negative_int, positive_int
+from aggregator.cli.options import add, boolean, non_negative_float, non_negative_int, positive_int
 
 
 def add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,9 +50,11 @@ def add_dev_apiserver_parser(sub: argparse._SubParsersAction[argparse.ArgumentPa
         kind=non_negative_int,
         help="secure port on 127.0.0.1 (0: the last one or a free one)",
     )
-    p.add_argument(
-        "--build-only",
-        action="store_true",
+    add(
+        p,
+        "build-only",
+        default=False,
+        kind=boolean,
         help="only build (or find) the binary and print its path",
     )
     p.set_defaults(func=run_dev_apiserver)

@@ -40,7 +40,7 @@ def test_every_option_has_help(name: str) -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("name", ["serve", "agent", "get", "demo"])
+@pytest.mark.parametrize("name", ["serve", "agent", "get", "demo", "dev-apiserver"])
 def test_every_flag_has_a_documented_variable(name: str) -> None:
     parser = subcommands()[name]
     assert isinstance(parser, Parser)
