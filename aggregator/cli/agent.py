@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from aggregator.cli.options import UsageError, add, boolean, choice, positive_int
-from aggregator.cli.paths import check_kubeconfig, host_port, readable_file
+from aggregator.cli.paths import check_kubeconfig, host_port, readable_files
 from aggregator.cli.serve import lua_flags, lua_settings_from
 
 
@@ -40,18 +40,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         p,
         "tls-ca",
         default=None,
-        kind=readable_file,
         help="CA (PEM) that signed the service's certificate",
     )
     add(
         p,
         "tls-cert",
         default=None,
-        kind=readable_file,
         help="client certificate (PEM) for mutual TLS",
     )
-    add(p, "tls-key", default=None, kind=readable_file, help="client key (PEM)")
-    add(p, "token-file", default=None, kind=readable_file, help="file holding a bearer token")
+    add(p, "tls-key", default=None, help="client key (PEM)")
+    add(p, "token-file", default=None, help="file holding a bearer token")
     add(p, "insecure", default=False, kind=boolean, help="plaintext gRPC (local development only)")
     add(
         p,
@@ -87,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.cluster:
         raise UsageError("--cluster is required")
+    readable_files(args, "tls-ca", "tls-cert", "tls-key", "token-file")
     if not (args.tls_ca or args.tls_cert) and not args.insecure:
         raise UsageError(
             "refusing plaintext gRPC without --insecure; give --tls-ca "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.cli.options import UsageError, add, non_negative_float
-from aggregator.cli.paths import host_port, readable_file
+from aggregator.cli.paths import host_port, readable_files
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,17 +26,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         p,
         "tls-ca",
         default=None,
-        kind=readable_file,
         help="CA (PEM) that signed the service's certificate; turns on TLS",
     )
     add(
         p,
         "tls-cert",
         default=None,
-        kind=readable_file,
         help="client certificate (PEM) for mutual TLS",
     )
-    add(p, "tls-key", default=None, kind=readable_file, help="client key (PEM)")
+    add(p, "tls-key", default=None, help="client key (PEM)")
     add(
         p,
         "tls-server-name",
@@ -47,7 +45,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         p,
         "token-file",
         default=None,
-        kind=readable_file,
         help="file holding a bearer token (a --token-map entry)",
     )
     add(p, "timeout", default=10.0, kind=non_negative_float, help="seconds to wait for the answer")
@@ -60,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _channel(args: argparse.Namespace) -> Any:
     import grpc
 
+    readable_files(args, "tls-ca", "tls-cert", "tls-key", "token-file")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
     if not (args.tls_ca or args.tls_cert or args.tls_server_name):
@@ -83,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
     from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 
+    channel = _channel(args)
     namespace, _, name = args.name.rpartition("/")
     token = Path(args.token_file).read_text().strip() if args.token_file else ""
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             api_version=args.api_version, kind=args.kind, namespace=namespace, name=name
         )
     )
-    with _channel(args) as channel:
+    with channel:
         try:
             reply = pb_grpc.StatusAggregatorStub(channel).GetAggregate(
                 request, metadata=metadata, timeout=args.timeout or None

@@ -10,14 +10,21 @@ from aggregator.statuspath import StatusPathError, ignore_pattern
 from aggregator.writer import WriteMode
 
 
-def readable_file(value: str) -> str:
-    """A path to a file this process can read."""
-    try:
-        with open(value, "rb"):
-            pass
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read {value}: {exc.strerror}") from None
-    return value
+def readable_files(args: argparse.Namespace, *flags: str) -> None:
+    """Raise UsageError unless every given file flag names a file this process can read.
+
+    Checked when the command starts, not while parsing, so that a command line can be parsed
+    on a machine without its files (the deployment checks do).
+    """
+    for flag in flags:
+        path = getattr(args, flag.replace("-", "_"))
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--{flag}: cannot read {path}: {exc.strerror}") from None
 
 
 def host_port(value: str) -> str:

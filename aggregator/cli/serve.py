@@ -28,7 +28,7 @@ from aggregator.cli.paths import (
     check_kubeconfig,
     host_port,
     kind_write_mode,
-    readable_file,
+    readable_files,
     status_path,
 )
 from aggregator.events import EventSettings
@@ -232,13 +232,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         kind=non_negative_float,
         help="seconds between two events of one object",
     )
-    add(p, "tls-cert", default=None, kind=readable_file, help="serving certificate (PEM) for gRPC")
-    add(p, "tls-key", default=None, kind=readable_file, help="serving key (PEM)")
+    add(p, "tls-cert", default=None, help="serving certificate (PEM) for gRPC")
+    add(p, "tls-key", default=None, help="serving key (PEM)")
     add(
         p,
         "client-ca",
         default=None,
-        kind=readable_file,
         help="CA (PEM) for client certificates: turns on mutual TLS",
     )
     add(
@@ -259,7 +258,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         p,
         "token-map",
         default=None,
-        kind=readable_file,
         help="YAML file mapping bearer tokens to cluster names",
     )
     add(
@@ -380,14 +378,12 @@ def _shard_flags(p: argparse.ArgumentParser) -> None:
         p,
         "peer-token-file",
         default=None,
-        kind=readable_file,
         help="bearer token this replica presents to peers",
     )
     add(
         p,
         "peer-ca",
         default=None,
-        kind=readable_file,
         help="CA (PEM) that signed the peers' serving certificates",
     )
     add(
@@ -476,6 +472,9 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     from aggregator.auth import AuthSettings, IdentitySource, load_token_map
     from aggregator.serve import ServeOptions, TLSFiles
 
+    readable_files(
+        args, "tls-cert", "tls-key", "client-ca", "token-map", "peer-token-file", "peer-ca"
+    )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
     if not args.tls_cert and not args.insecure:

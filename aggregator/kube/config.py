@@ -29,8 +29,10 @@ from aggregator.kube.credentials import (
     CredentialError,
     Credentials,
     ExecCredentials,
+    HookCredentials,
     StaticCredentials,
     TokenFileCredentials,
+    bearer_header,
 )
 
 _PROXY_SCHEMES = ("http", "https")
@@ -104,18 +106,12 @@ def _credentials(
     if auth.get("exec"):
         cluster_info = dict(cluster.value.get("cluster") or {})
         return ExecCredentials(auth["exec"], base_dir=base_dir, cluster=cluster_info)
-    header = _static_header(configuration)
+    if auth.get("auth-provider"):
+        return HookCredentials(configuration)
+    header = bearer_header(configuration)
     if header is None and auth.get("tokenFile"):
         return TokenFileCredentials(base_dir / os.path.expanduser(str(auth["tokenFile"])))
     return StaticCredentials(header)
-
-
-def _static_header(configuration: Any) -> str | None:
-    settings: dict[str, Any] = dict(configuration.auth_settings())
-    for setting in settings.values():
-        if setting.get("in") == "header" and setting.get("key") == "authorization":
-            return str(setting["value"])
-    return None
 
 
 def _access(configuration: Any, credentials: Credentials) -> ClusterAccess:

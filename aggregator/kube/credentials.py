@@ -1,6 +1,7 @@
 """The Authorization header of API requests, kept fresh as client-go keeps it.
 
-A static token is sent as is; a token file is re-read once a minute (projected service-account
+A static token is sent as is; an ``auth-provider`` token is renewed by the official client when
+it expires; a token file is re-read once a minute (projected service-account
 tokens rotate); an exec credential plugin (client.authentication.k8s.io ExecCredential) runs
 when there is no token yet, when its token reaches its ``expirationTimestamp``, or after the
 API server answered 401.
@@ -54,6 +55,44 @@ class StaticCredentials:
 
     def invalidate(self) -> None:
         """Nothing to refresh."""
+
+
+class HookCredentials:
+    """A kubeconfig ``auth-provider`` token, renewed by the official client's refresh hook
+    (which runs it only when the token has expired), checked at most every ``refresh_s``."""
+
+    def __init__(
+        self,
+        configuration: Any,
+        *,
+        refresh_s: float = TOKEN_FILE_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._configuration = configuration
+        self._refresh_s = refresh_s
+        self.clock = clock
+        self._checked_at: float | None = None
+
+    async def header(self) -> str | None:
+        now = self.clock()
+        if self._checked_at is None or now - self._checked_at >= self._refresh_s:
+            hook = self._configuration.refresh_api_key_hook
+            if hook is not None:
+                await asyncio.to_thread(hook, self._configuration)
+            self._checked_at = now
+        return bearer_header(self._configuration)
+
+    def invalidate(self) -> None:
+        self._checked_at = None
+
+
+def bearer_header(configuration: Any) -> str | None:
+    """The Authorization header the official client's configuration holds, if any."""
+    settings: dict[str, Any] = dict(configuration.auth_settings())
+    for setting in settings.values():
+        if setting.get("in") == "header" and setting.get("key") == "authorization":
+            return str(setting["value"])
+    return None
 
 
 class TokenFileCredentials:
