@@ -85,3 +85,15 @@ def test_sigkill_of_serve_still_stops_the_local_apiserver(tmp_path: Path) -> Non
         command.kill()
         command.wait()
         assert wait_gone(f"--data-dir={tmp_path}/statusagg-serve-apiserver") == []
+
+
+def test_sigterm_while_the_local_apiserver_starts(tmp_path: Path) -> None:
+    with serve(tmp_path, "--listen", f"127.0.0.1:{free_port()}") as command:
+        deadline = time.monotonic() + 60
+        while not local_server(tmp_path):
+            assert command.poll() is None, "serve exited before starting its kube-apiserver"
+            assert time.monotonic() < deadline, "no kube-apiserver was started"
+            time.sleep(0.01)
+        command.terminate()
+        command.wait(timeout=60)
+        assert local_server(tmp_path) == []
