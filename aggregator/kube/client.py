@@ -110,7 +110,6 @@ class KubeClient:
                 connector=aiohttp.TCPConnector(limit=64, ssl=self.access.ssl_context),
                 read_bufsize=4 * 1024 * 1024,
                 json_serialize=json.dumps,
-                trust_env=self.access.proxy is None,  # $HTTPS_PROXY, $NO_PROXY as in client-go
             )
         return self._session
 

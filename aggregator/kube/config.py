@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from aggregator.kube.credentials import (
 )
 
 _PROXY_SCHEMES = ("http", "https")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 class KubeconfigError(ValueError):
@@ -50,7 +52,7 @@ class ClusterAccess:
     ssl_context: ssl.SSLContext | bool
     credentials: Credentials
     tls_server_name: str | None = None  # the name to verify instead of the server URL's host
-    proxy: str | None = None  # the kubeconfig's proxy-url; None: $HTTPS_PROXY and friends
+    proxy: str | None = None  # the kubeconfig's proxy-url, else $HTTPS_PROXY and friends
 
 
 def load_cluster_access(kubeconfig: str | os.PathLike[str] | None = None) -> ClusterAccess:
@@ -114,6 +116,16 @@ def _credentials(
     return StaticCredentials(header)
 
 
+def environment_proxy(server: str) -> str | None:
+    """The proxy $HTTPS_PROXY or $HTTP_PROXY names for ``server``, unless $NO_PROXY exempts it;
+    loopback is never proxied (as in Go's ProxyFromEnvironment)."""
+    parts = urlsplit(server)
+    host = parts.hostname or ""
+    if host in _LOOPBACK or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 def _access(configuration: Any, credentials: Credentials) -> ClusterAccess:
     context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
     if not configuration.verify_ssl:
@@ -121,10 +133,10 @@ def _access(configuration: Any, credentials: Credentials) -> ClusterAccess:
         context.verify_mode = ssl.CERT_NONE
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    proxy = configuration.proxy or None
+    proxy = configuration.proxy or environment_proxy(str(configuration.host))
     if proxy is not None and urlsplit(proxy).scheme not in _PROXY_SCHEMES:
         raise KubeconfigError(
-            f"proxy-url {proxy}: only {' and '.join(_PROXY_SCHEMES)} proxies are supported"
+            f"proxy {proxy}: only {' and '.join(_PROXY_SCHEMES)} proxies are supported"
         )
     return ClusterAccess(
         server=str(configuration.host).rstrip("/"),
