@@ -1,9 +1,8 @@
-"""The ``statusagg`` command line.
+"""The statusagg command line.
 
-Every flag of ``serve``, ``agent``, ``get``, ``demo`` and ``dev-apiserver`` can also be set as
-STATUSAGG_<FLAG> (``--write-mode`` is STATUSAGG_WRITE_MODE; repeatable flags take a
-comma-separated list). A bad flag, variable or input file is one line on stderr and exit code 2,
-found before anything is started.
+Every flag of serve, agent, get, demo and dev-apiserver can also be set as STATUSAGG_<FLAG>
+(--write-mode is STATUSAGG_WRITE_MODE; repeatable flags take a comma-separated list). A bad flag,
+variable or input file is one line on stderr and exit code 2, found before anything is started.
 """
 
 from __future__ import annotations
