@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from aggregator.cli.options import UsageError, add, boolean, choice, positive_int
-from aggregator.cli.paths import check_kubeconfig, host_port, readable_files
+from aggregator.cli.paths import check_interpreters, check_kubeconfig, host_port, readable_files
 from aggregator.cli.serve import lua_flags, lua_settings_from
 
 
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--kinds: {exc}") from None
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
     check_kubeconfig(kubeconfig)
+    check_interpreters(args.customization, load_plugins=True, lua=lua_settings_from(args))
     tls = None
     if args.tls_ca or args.tls_cert:
         tls = AgentTLS(

@@ -1,13 +1,16 @@
-"""Value types of flags that name files, addresses, write modes and status fields."""
+"""Value types of flags (addresses, write modes, status fields) and checks of the files flags
+name (TLS files, kubeconfigs, customizations)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from aggregator.cli.options import UsageError
 from aggregator.statuspath import StatusPathError, ignore_pattern
 from aggregator.writer import WriteMode
+from interpreters import LuaSettings
 
 
 def readable_files(args: argparse.Namespace, *flags: str) -> None:
@@ -65,3 +68,15 @@ def check_kubeconfig(path: Path | None) -> None:
         load_cluster_access(path)
     except KubeconfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_interpreters(
+    customizations: Sequence[Path], *, load_plugins: bool, lua: LuaSettings
+) -> None:
+    """Raise UsageError unless the customizations and the installed plugins load."""
+    from interpreters import InterpreterError, build_registry
+
+    try:
+        build_registry(customizations, load_plugins=load_plugins, lua=lua).close()
+    except (OSError, InterpreterError) as exc:
+        raise UsageError(" ".join(str(exc).split())) from None

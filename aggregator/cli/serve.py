@@ -25,6 +25,7 @@ from aggregator.cli.options import (
     positive_int,
 )
 from aggregator.cli.paths import (
+    check_interpreters,
     check_kubeconfig,
     host_port,
     kind_write_mode,
@@ -511,6 +512,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
     if kubeconfig is not None or "KUBERNETES_SERVICE_HOST" in os.environ:
         check_kubeconfig(kubeconfig)
+    check_interpreters(args.customization, load_plugins=args.plugins, lua=lua_settings_from(args))
     return ServeOptions(
         kubeconfig=kubeconfig,
         listen=args.listen,

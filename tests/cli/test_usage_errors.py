@@ -30,6 +30,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
     (("serve", "--insecure", "--kubeconfig", "{tmp}/garbage"), {}, ("garbage",)),
     (("serve", "--insecure"), {"KUBECONFIG": "{tmp}/missing"}, ("missing",)),
     (("serve", "--tls-cert", "{tmp}/missing.crt"), {}, ("--tls-cert", "missing.crt")),
+    (("serve", "--insecure", "--customization", "{tmp}/missing.yaml"), {}, ("missing.yaml",)),
+    (("serve", "--insecure"), {"STATUSAGG_CUSTOMIZATION": "{tmp}/garbage"}, ("garbage",)),
     (("serve",), {}, ("--insecure",)),
     (("serve", "--insecure", "--listen", "7443"), {}, ("--listen", "HOST:PORT")),
     (("serve", "--insecure", "--identity-pattern", "("), {}, ("--identity-pattern",)),
