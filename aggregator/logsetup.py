@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from pythonjsonlogger.json import JsonFormatter
 
 LOG_FORMATS = ("text", "json")
-
-
-def log_format(value: str) -> str:
-    """An argparse type: ``text`` or ``json``."""
-    if value not in LOG_FORMATS:
-        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(LOG_FORMATS)}")
-    return value
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:

@@ -38,7 +38,7 @@ class ServiceSettings:
     field_manager: str = "statusagg"  # for update and merge-patch; apply is always "statusagg"
     write_mode: WriteMode = WriteMode.UPDATE
     kind_write_modes: dict[str, WriteMode] = field(default_factory=dict)
-    ignore_paths: tuple[str, ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # status field paths, see aggregator.statuspath
     resync_interval_s: float = 0.0
     watch_read_timeout_s: float = 70.0
     limits: Limits = field(default_factory=Limits)

@@ -429,11 +429,12 @@ def check_sidecar_example() -> None:
 def check_cli_accepts(args: list[str], where: str) -> None:
     """The statusagg command line parses the container's arguments (nothing is run)."""
     from aggregator import cli
+    from aggregator.cli import agent, serve
 
     parsed: list[Any] = []
     with (
-        mock.patch.object(cli, "_run_serve", parsed.append),
-        mock.patch.object(cli, "_run_agent", parsed.append),
+        mock.patch.object(serve, "run", parsed.append),
+        mock.patch.object(agent, "run", parsed.append),
         contextlib.redirect_stderr(io.StringIO()) as errors,
     ):
         try:
