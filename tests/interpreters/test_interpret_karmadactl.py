@@ -269,9 +269,6 @@ class TestRunner:
 
 
 KNOWN_CORPUS_FAILURES = {
-    # PUC Lua's pairs() order differs from gopher-lua's (see test_karmada_corpus.py)
-    "kubeflow.org/v2beta1/MPIJob/testdata/aggregatestatus-test.yaml: AggregateStatus: "
-    "MPIJob with failed cluster",
     # the registry hands no members to Lua as nil; this case gives an empty list
     "apps.kruise.io/v1alpha1/AdvancedCronJob/testdata/aggregatestatus-test.yaml: "
     "AggregateStatus: AdvancedCronJob with empty statusItems list",
