@@ -10,28 +10,24 @@ that insertion order, skipping nil values.
 `LUA` builds that on PUC Lua. Every table a script creates (`constructors` rewrites its
 constructors) and every table made from the JSON arguments carries one shared metatable
 whose ``__newindex`` fires exactly when a key absent from the table is assigned and
-records it; the recorded orders live in weak tables the scripts cannot reach. ``next``
-and ``pairs`` are replaced by ones that walk positive integer keys in ascending order,
-then the recorded keys, then any key assigned without ``__newindex`` (``table.insert``
-at a position below 1) in PUC order. Tables not made this way (``os.date("*t")``) have
-no recorded keys and are walked in PUC order after their array keys.
+records it; the recorded orders live in weak tables the scripts cannot reach, and the
+metatable is protected. ``next`` and ``pairs`` are replaced by ones that walk positive
+integer keys in ascending order, then the recorded keys, then any key assigned without
+``__newindex`` (``table.insert`` at a position below 1) in PUC order. Tables not made
+this way (``os.date("*t")``) have no recorded keys and are walked in PUC order after
+their integer keys. ``ipairs``, ``#`` and the table library work on the raw table.
 
-JSON arguments are built as Karmada's decoder builds them: object members in document
-order, null members left out, and null list elements dropped (gopher-json appends list
-elements, and appending nil is a no-op).
+JSON arguments reach Lua as Karmada's decoder builds them, with null members left out
+and null list elements dropped (gopher-json appends list elements, and appending nil is
+a no-op). Karmada decodes objects through Go maps, so the order of an argument's keys is
+random there; here they are recorded sorted, the order of the JSON Karmada encodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
-
-SCALAR, NULL, OBJECT, ARRAY = range(4)
-
 LUA = """
-local SCALAR, NULL, ARRAY = ... -- the shapes of `flatten`
-local rawget, rawset, setmetatable, next, type, select, sort, error, tostring =
-  rawget, rawset, setmetatable, next, type, select, table.sort, error, tostring
+local rawget, rawset, setmetatable, next, ipairs, type, select, sort, maxn, error =
+  rawget, rawset, setmetatable, next, ipairs, type, select, table.sort, table.maxn, error
 local MAX_ARRAY_KEY = 67108864 -- gopher-lua's MaxArrayIndex: the array part ends below it
 
 local recorded = setmetatable({}, { __mode = "k" }) -- table -> its keys in insertion order
@@ -113,56 +109,68 @@ local function new_table(t, ...)
     end
     pending_count = from
   end
-  local order, places, size = {}, {}, 0
+  local size = 0
   for i = 1, count do
     local key = keys[i]
-    if key ~= nil and not is_array_key(key) and places[key] == nil and rawget(t, key) ~= nil then
-      size = size + 1
-      order[size] = key
-      places[key] = size
+    keys[i] = nil
+    if key ~= nil and not is_array_key(key) and rawget(t, key) ~= nil then
+      local seen = false
+      for j = 1, size do
+        if keys[j] == key then
+          seen = true
+          break
+        end
+      end
+      if not seen then
+        size = size + 1
+        keys[size] = key
+      end
     end
   end
   if size > 0 then
-    recorded[t] = order
-    positions[t] = places
+    recorded[t] = keys
   end
   return t
 end
 
 -- The order of a walk over t: n, the length of its run of keys 1..n, then every other key.
+local NONE = {}
 local function walk_of(t)
   local n = 0
   while rawget(t, n + 1) ~= nil do
     n = n + 1
   end
-  local ints, extras = {}, {}
-  local places = recorded[t] and positions_of(t) or {}
+  local keys = recorded[t]
+  local places = keys and positions_of(t) or NONE
+  local ints, extras
   for key in next, t do
     if is_array_key(key) then
       if key > n then
+        ints = ints or {}
         ints[#ints + 1] = key
       end
     elseif places[key] == nil then
+      extras = extras or {}
       extras[#extras + 1] = key
     end
   end
-  sort(ints)
-  local rest, at = ints, {}
-  for i = 1, #ints do
-    at[ints[i]] = i
-  end
-  local keys = recorded[t]
-  if keys ~= nil then
-    for i = 1, #keys do
-      rest[#rest + 1] = keys[i]
-      at[keys[i]] = #rest
+  local walk
+  if ints == nil and extras == nil then
+    walk = { n = n, rest = keys or NONE, at = places }
+  else
+    local rest, at = ints or {}, {}
+    sort(rest)
+    for i = 1, #rest do
+      at[rest[i]] = i
     end
+    for _, more in ipairs({ keys or NONE, extras or NONE }) do
+      for i = 1, #more do
+        rest[#rest + 1] = more[i]
+        at[more[i]] = #rest
+      end
+    end
+    walk = { n = n, rest = rest, at = at }
   end
-  for i = 1, #extras do
-    rest[#rest + 1] = extras[i]
-    at[extras[i]] = #rest
-  end
-  local walk = { n = n, rest = rest, at = at }
   walks[t] = walk
   return walk
 end
@@ -186,8 +194,12 @@ local function ordered_next(t, key)
     end
   end
   local walk = walks[t] or walk_of(t)
+  local rest = walk.rest
   if from == nil then
-    if is_array_key(key) and key <= walk.n then
+    from = walk.at[key]
+    if from == nil and is_array_key(key) then
+      -- a key of the run 1..n, or one whose value was removed before this walk was made:
+      -- go on with the next integer key after it
       for i = key + 1, walk.n do
         local value = rawget(t, i)
         if value ~= nil then
@@ -195,11 +207,11 @@ local function ordered_next(t, key)
         end
       end
       from = 0
-    else
-      from = walk.at[key]
-      if from == nil then
-        error("invalid key to 'next'", 2)
+      while is_array_key(rest[from + 1]) and rest[from + 1] <= key do
+        from = from + 1
       end
+    elseif from == nil then
+      error("invalid key to 'next'", 2)
     end
   else
     for i = 1, walk.n do
@@ -209,7 +221,6 @@ local function ordered_next(t, key)
       end
     end
   end
-  local rest = walk.rest
   for i = from + 1, #rest do
     local k = rest[i]
     local value = rawget(t, k)
@@ -229,56 +240,48 @@ local function ordered_pairs(...)
   return ordered_next, t, nil
 end
 
--- Rebuild JSON values from the flat form of `flatten`: shapes and scalars in document order.
-local shapes, scalars, shape_at, scalar_at
-local function decode_value()
-  shape_at = shape_at + 1
-  local shape = shapes[shape_at]
-  if shape == SCALAR then
-    scalar_at = scalar_at + 1
-    return scalars[scalar_at]
-  elseif shape == NULL then
-    return nil
-  end
-  shape_at = shape_at + 1
-  local count = shapes[shape_at]
-  local t = setmetatable({}, ORDERED)
-  if shape == ARRAY then
+-- Order the tables lupa makes from JSON arguments: an object's keys (all strings) sorted,
+-- a list (lupa leaves a hole for each null element) closed up.
+local function adopt(t)
+  setmetatable(t, ORDERED)
+  local length = maxn(t)
+  if length > 0 then
     local size = 0
-    for _ = 1, count do
-      local value = decode_value()
+    for i = 1, length do
+      local value = rawget(t, i)
       if value ~= nil then
         size = size + 1
-        t[size] = value
+        if size ~= i then
+          rawset(t, size, value)
+          rawset(t, i, nil)
+        end
+        if type(value) == "table" then
+          adopt(value)
+        end
       end
     end
   else
-    local keys, places, size = {}, {}, 0
-    for _ = 1, count do
-      scalar_at = scalar_at + 1
-      local key = scalars[scalar_at]
-      local value = decode_value()
-      if value ~= nil and places[key] == nil then
-        size = size + 1
-        keys[size] = key
-        places[key] = size
+    local keys, size = {}, 0
+    for key, value in next, t do
+      size = size + 1
+      keys[size] = key
+      if type(value) == "table" then
+        adopt(value)
       end
-      rawset(t, key, value)
+    end
+    if size > 1 then
+      sort(keys)
     end
     recorded[t] = keys
-    positions[t] = places
   end
-  return t
 end
 
-local function decode(count, shape_list, scalar_list)
-  shapes, scalars, shape_at, scalar_at = shape_list, scalar_list, 0, 0
-  local values = {}
+local function decode(count, args)
   for i = 1, count do
-    values[i] = decode_value()
+    if type(args[i]) == "table" then
+      adopt(args[i])
+    end
   end
-  shapes, scalars = nil, nil
-  return values
 end
 
 local function reset()
@@ -287,36 +290,3 @@ end
 
 return new_table, key_mark, ordered_next, ordered_pairs, decode, reset
 """
-
-
-def flatten(values: Sequence[Any]) -> tuple[list[int], list[Any]]:
-    """JSON values as shapes (`SCALAR`, `NULL`, `OBJECT` n, `ARRAY` n) and scalars, in order.
-
-    An object's keys are scalars too, each before its value. Iterative, so nesting depth
-    is bounded by memory only, never by Python's recursion limit.
-    """
-    shapes: list[int] = []
-    scalars: list[Any] = []
-    stack: list[tuple[Iterator[Any], bool]] = [(iter(values), False)]
-    while stack:
-        members, is_object = stack[-1]
-        for value in members:
-            if is_object:
-                key, value = value
-                scalars.append(key)
-            if value is None:
-                shapes.append(NULL)
-            elif isinstance(value, dict):
-                shapes += (OBJECT, len(value))
-                stack.append((iter(value.items()), True))
-                break
-            elif isinstance(value, list):
-                shapes += (ARRAY, len(value))
-                stack.append((iter(value), False))
-                break
-            else:
-                shapes.append(SCALAR)
-                scalars.append(value)
-        else:
-            stack.pop()
-    return shapes, scalars

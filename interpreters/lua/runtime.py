@@ -147,8 +147,8 @@ local function load(chunk, name)
   return fn
 end
 
-local function invoke(chunk, name, count, shapes, scalars)
-  local args = decode(count, shapes, scalars)
+local function invoke(chunk, name, count, args)
+  decode(count, args)
   reset()
   return load(chunk, name)(unpack(args, 1, count))
 end
@@ -200,7 +200,7 @@ class SandboxedRuntime:
             max_memory=memory_bytes,
         )
         self._table_from = self._lua.table_from
-        ordered_tables = self._lua.execute(ordered.LUA, ordered.SCALAR, ordered.NULL, ordered.ARRAY)
+        ordered_tables = self._lua.execute(ordered.LUA)
         # Disarming calls debug.sethook (a C function) directly, so no Lua instruction runs
         # while an expired hook is still installed.
         self._arm, self._disarm, load, self._invoke = self._lua.execute(
@@ -221,8 +221,7 @@ class SandboxedRuntime:
         """Run the operation's function with JSON arguments and convert its first result."""
         chunk, function = self._chunks[operation]
         try:
-            shapes, scalars = ordered.flatten(args)
-            lua_args = [len(args), self._table_from(shapes), self._table_from(scalars)]
+            lua_args = [len(args), self._table_from(args, recursive=True)]
             return convert(self._guarded(self._invoke, [chunk, function, *lua_args]))
         except lua51.LuaMemoryError:
             self._fail_memory()
