@@ -12,9 +12,12 @@ and sets object members (a nil member is not set).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from interpreters.errors import CustomizationLoadError, InterpreterError
 from interpreters.lua.constructors import rewrite
@@ -215,3 +218,59 @@ class TestRewrite:
         script = Script(Operation.REFLECT, "function ReflectStatus(obj) return {} ", "o", "o.yaml")
         with pytest.raises(CustomizationLoadError, match=r"o\.yaml: .*'end' expected"):
             SandboxedRuntime({Operation.REFLECT: script}, timeout_s=5, memory_bytes=2**25)
+
+
+KEYS = st.sampled_from(["a", "b", "c", "zz", 1, 2, 3, 7, 0, -1, 1.5, 2**26])
+OPERATIONS = st.lists(st.tuples(KEYS, st.one_of(st.none(), st.integers(0, 9))), max_size=30)
+_REPLAY = Script(
+    Operation.REFLECT,
+    ORDER
+    + """
+    function ReflectStatus(obj)
+      local t = {}
+      for _, op in ipairs(obj.ops) do
+        t[op.k] = op.v
+      end
+      return {result = order(t)}
+    end
+    """,
+    "replay",
+    "replay.yaml",
+)
+
+
+@cache
+def _replay_runtime() -> SandboxedRuntime:
+    return SandboxedRuntime({Operation.REFLECT: _REPLAY}, timeout_s=5, memory_bytes=2**25)
+
+
+def gopher_order(operations: list[tuple[Any, int | None]]) -> str:
+    """The walk gopher-lua's LTable gives after the assignments, by the rules in the docstring."""
+    array: dict[int, int] = {}
+    keys: list[Any] = []
+    values: dict[Any, int] = {}
+    for key, value in operations:
+        if isinstance(key, int) and 0 < key < 2**26:
+            if value is None:
+                array.pop(key, None)
+            else:
+                array[key] = value
+        elif value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+            if key not in keys:
+                keys.append(key)
+    walk = [(key, array[key]) for key in sorted(array)]
+    walk += [(key, values[key]) for key in keys if key in values]
+    return " ".join(f"{key}={value}" for key, value in walk)
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPERATIONS)
+def test_walks_match_gopher_lua_after_any_assignments(operations):
+    ops = [{"k": key} if value is None else {"k": key, "v": value} for key, value in operations]
+    result = _replay_runtime().call(
+        Operation.REFLECT, ({"ops": ops},), lambda value: to_json_object(value, "ReflectStatus")
+    )
+    assert result.get("result", "") == gopher_order(operations)
