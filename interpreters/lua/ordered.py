@@ -69,9 +69,12 @@ local ORDERED = {
   __metatable = false,
   __newindex = function(t, key, value)
     rawset(t, key, value)
-    if value ~= nil and not is_array_key(key) then
-      walks[t] = nil
-      record(t, key)
+    -- is_array_key inlined: appending to a list is the hot path
+    if type(key) ~= "number" or key < 1 or key >= MAX_ARRAY_KEY or key % 1 ~= 0 then
+      if value ~= nil then
+        walks[t] = nil
+        record(t, key)
+      end
     end
   end,
 }
@@ -98,7 +101,7 @@ local function new_table(t, ...)
     end
   end
   if marks > 0 then
-    local from = pending_count - marks
+    local from = pending_count > marks and pending_count - marks or 0
     local taken = 0
     for i = 1, count do
       if keys[i] == key_mark then
@@ -276,7 +279,7 @@ local function adopt(t)
   end
 end
 
-local function decode(count, args)
+local function adopt_arguments(count, args)
   for i = 1, count do
     if type(args[i]) == "table" then
       adopt(args[i])
@@ -288,5 +291,5 @@ local function reset()
   pending, pending_count = {}, 0
 end
 
-return new_table, key_mark, ordered_next, ordered_pairs, decode, reset
+return new_table, key_mark, ordered_next, ordered_pairs, adopt_arguments, reset
 """

@@ -55,7 +55,8 @@ _REMOVED = ("io", "debug", "package", "coroutine", "python", "gcinfo")
 
 _BOOTSTRAP = """
 local expired_now, resource_add, log, unsupported_names, removed_names, ordered = ...
-local new_table, key_mark, ordered_next, ordered_pairs, decode, reset = unpack(ordered)
+local new_table, key_mark, ordered_next, ordered_pairs, adopt_arguments, reset =
+  unpack(ordered)
 local G, sethook, setfenv, next, type = _G, debug.sethook, setfenv, next, type
 local error, ipairs, select, tostring, concat = error, ipairs, select, tostring, table.concat
 local unpack = unpack
@@ -148,7 +149,7 @@ local function load(chunk, name)
 end
 
 local function invoke(chunk, name, count, args)
-  decode(count, args)
+  adopt_arguments(count, args)
   reset()
   return load(chunk, name)(unpack(args, 1, count))
 end
