@@ -20,7 +20,8 @@ their integer keys. ``ipairs``, ``#`` and the table library work on the raw tabl
 JSON arguments reach Lua as Karmada's decoder builds them, with null members left out
 and null list elements dropped (gopher-json appends list elements, and appending nil is
 a no-op). Karmada decodes objects through Go maps, so the order of an argument's keys is
-random there; here they are recorded sorted, the order of the JSON Karmada encodes.
+random there; here they are recorded sorted, the order of the JSON Karmada encodes (sorted
+lazily: most argument objects are read, never walked or extended).
 """
 
 from __future__ import annotations
@@ -38,11 +39,23 @@ local function is_array_key(key)
   return type(key) == "number" and key >= 1 and key < MAX_ARRAY_KEY and key % 1 == 0
 end
 
+-- An argument object's keys are sorted when first needed (most are never walked or extended);
+-- until then the key list holds SORT_PENDING at index 0.
+local SORT_PENDING = {}
+local function recorded_keys(t)
+  local keys = recorded[t]
+  if keys ~= nil and keys[0] == SORT_PENDING then
+    keys[0] = nil
+    sort(keys)
+  end
+  return keys
+end
+
 local function positions_of(t)
   local places = positions[t]
   if places == nil then
     places = {}
-    local keys = recorded[t]
+    local keys = recorded_keys(t)
     if keys == nil then
       recorded[t] = {}
     else
@@ -143,7 +156,7 @@ local function walk_of(t)
   while rawget(t, n + 1) ~= nil do
     n = n + 1
   end
-  local keys = recorded[t]
+  local keys = recorded_keys(t)
   local places = keys and positions_of(t) or NONE
   local ints, extras
   for key in next, t do
@@ -247,10 +260,10 @@ end
 -- a list (lupa leaves a hole for each null element) closed up.
 local function adopt(t)
   setmetatable(t, ORDERED)
-  local length = maxn(t)
-  if length > 0 then
+  local first = next(t)
+  if type(first) == "number" then -- a list: its keys are numbers, an object's strings
     local size = 0
-    for i = 1, length do
+    for i = 1, maxn(t) do
       local value = rawget(t, i)
       if value ~= nil then
         size = size + 1
@@ -263,7 +276,7 @@ local function adopt(t)
         end
       end
     end
-  else
+  elseif first ~= nil then
     local keys, size = {}, 0
     for key, value in next, t do
       size = size + 1
@@ -273,7 +286,7 @@ local function adopt(t)
       end
     end
     if size > 1 then
-      sort(keys)
+      keys[0] = SORT_PENDING
     end
     recorded[t] = keys
   end
