@@ -25,7 +25,11 @@ from typing import TypeVar
 
 TABLE = "__statusagg_table"
 KEY = "__statusagg_key"
-PROLOGUE = f"local {TABLE}, {KEY} = ...; "
+HELPERS = "__statusagg_helpers"
+# The runtime puts HELPERS, which returns both functions, in the script's environment; the
+# prologue takes them into locals and removes the global, so scripts never see it (and the
+# chunk's `...` stays empty, as in Karmada).
+PROLOGUE = f"local {TABLE}, {KEY} = {HELPERS}(); {HELPERS} = nil; "
 
 _KEYWORDS = frozenset(
     (

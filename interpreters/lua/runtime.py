@@ -137,10 +137,15 @@ local function fresh_environment()
   return env
 end
 
+local function helpers()
+  return new_table, key_mark
+end
+
 local function load(chunk, name)
   local env = fresh_environment()
+  env.__statusagg_helpers = helpers -- taken and removed by the prologue of constructors.py
   setfenv(chunk, env)
-  chunk(new_table, key_mark)
+  chunk()
   local fn = env[name]
   if type(fn) ~= "function" then
     error("the script does not define function " .. name .. "()", 0)

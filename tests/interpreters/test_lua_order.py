@@ -210,6 +210,18 @@ class TestRewrite:
         code = 'local t = {a = [[\nx]],\n[ [[k\n]] ] = 1,\n b = f\n{}}\nerror("here")'
         assert rewrite(code).count("\n") == code.count("\n")
 
+    def test_the_helpers_are_no_global_and_the_chunk_gets_no_arguments(self):
+        code = (
+            "local count = select('#', ...)\n"
+            "function ReflectStatus(obj)\n"
+            "  return {count = count, helpers = type(__statusagg_helpers)}\n"
+            "end"
+        )
+        script = Script(Operation.REFLECT, code, "o", "o.yaml")
+        runtime = SandboxedRuntime({Operation.REFLECT: script}, timeout_s=5, memory_bytes=2**25)
+        result = runtime.call(Operation.REFLECT, ({},), lambda value: to_json_object(value, "R"))
+        assert result == {"count": 0, "helpers": "nil"}
+
     def test_a_script_error_still_names_its_line(self):
         with pytest.raises(InterpreterError, match=r"order.statusReflection:\d+: boom"):
             run('local t = {a = {b = 1}}\nerror("boom")')
