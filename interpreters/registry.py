@@ -135,17 +135,22 @@ class Registry:
         return (api_version, kind) in table
 
     def aggregate(
-        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]]
+        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]] | None
     ) -> dict[str, Any]:
         """A new object: a copy of the template with the status aggregated from the member items.
 
         Items use Karmada's AggregatedStatusItem JSON shape and are sorted by clusterName here.
+        None (no list at all, as in a Karmada test case without `statusItems`) reaches a Lua
+        script as nil and other hooks as no items.
         """
         target = _target(template, Operation.AGGREGATE)
         hook = self._aggregate.get(target)
         if hook is None:
             raise UnknownKindError(f"no aggregate interpreter for {target[0]} {target[1]}")
-        return _run(Operation.AGGREGATE, template, hook, template, _sorted_items(items))
+        members = _sorted_items(items or [])
+        if items is None and self.runs_out_of_process(Operation.AGGREGATE, *target):
+            return _run(Operation.AGGREGATE, template, hook, template, None)
+        return _run(Operation.AGGREGATE, template, hook, template, members)
 
     def runs_out_of_process(self, op: Operation, api_version: str, kind: str) -> bool:
         """Whether the kind's hook runs in a worker process (a call blocks until it answers)."""
