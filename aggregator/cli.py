@@ -82,6 +82,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         kind=_flag,
         help="follow ResourceInterpreterCustomization objects on the control plane",
     )
+    _add(
+        p,
+        "live-webhooks",
+        default=True,
+        kind=_flag,
+        help="follow ResourceInterpreterWebhookConfiguration objects and call their webhooks",
+    )
     _lua_flags(p)
     _add(p, "workers", default=8, kind=int, help="concurrent reconciles")
     _add(
@@ -367,6 +374,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         ignore_paths=tuple(args.ignore_path),
         resync_interval_s=args.resync_interval,
         live_customizations=args.live_customizations,
+        live_webhooks=args.live_webhooks,
         field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
         limits=Limits(
             max_status_bytes=args.max_status_bytes,
