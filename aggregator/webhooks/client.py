@@ -67,7 +67,9 @@ class WebhookClient:
         self._in_flight[webhook.uid] += 1
         try:
             async with asyncio.timeout(webhook.timeout_s):
-                return await self._post(webhook, json.dumps(request).encode())
+                # items may be large: encoding them must not hold the event loop
+                body = await asyncio.to_thread(_encode, request)
+                return await self._post(webhook, body)
         except TimeoutError as exc:
             raise CallFailed(
                 CallFailure.TIMEOUT, f"no answer within {webhook.timeout_s:g}s"
@@ -113,3 +115,7 @@ class WebhookClient:
         return CallFailed(
             CallFailure.TOO_LARGE, f"the answer is larger than {self.max_answer_bytes} bytes"
         )
+
+
+def _encode(request: dict[str, Any]) -> bytes:
+    return json.dumps(request, separators=(",", ":")).encode()
