@@ -566,6 +566,13 @@ def _agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         default="apps/v1/Deployment",
         help="comma-separated kinds to watch, e.g. apps/v1/Deployment,batch/v1/Job",
     )
+    _add(
+        p,
+        "kinds-from-service",
+        default=True,
+        kind=_flag,
+        help="also watch the kinds of the service's customizations and reflect with them",
+    )
     _add(p, "selector", default="", help="label selector of propagated objects")
     _add(
         p,
@@ -614,6 +621,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         server=args.server,
         kinds=[parse_kind(k.strip()) for k in args.kinds.split(",") if k.strip()],
+        kinds_from_service=args.kinds_from_service,
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
         selector=args.selector,
         require_annotation=args.require_annotation,

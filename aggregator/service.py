@@ -24,6 +24,7 @@ from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
 from aggregator.writewar import WarSettings, WriteWars
 from interpreters import Operation, Registry
+from interpreters.lua import Document
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +332,12 @@ class AggregationService:
             ).set(1)
 
     # queries ----------------------------------------------------------------------------
+
+    def customization_documents(self) -> list[Document]:
+        """The customizations in force (files, and live objects when followed)."""
+        if self.customizations is not None:
+            return self.customizations.documents
+        return list(self.registry.documents)
 
     def items(self, key: ResourceKey) -> list[MemberItem]:
         return self.store.items(key)
