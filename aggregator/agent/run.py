@@ -143,6 +143,11 @@ class Agent:
 
         return changed
 
+    @property
+    def watched(self) -> set[Target]:
+        """The kinds watched now."""
+        return set(self._caches)
+
     async def start(self) -> None:
         for target in self.options.kinds:
             await self._watch(target)
