@@ -25,7 +25,7 @@ from aggregator.kube.resources import EVENTS, ResourceType
 from aggregator.reconcile import FAILED
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
-from aggregator.webhooks.live import CALL_FAILED
+from aggregator.webhooks.live import CALL_FAILED, LOAD_FAILED
 from tests.helpers import eventually
 from tests.service.test_live_customizations import GROUP, ric, summing, widget_crd
 from tests.webhook_server import Authority, WebhookServer, make_authority, webhook_server
@@ -350,3 +350,31 @@ async def test_bad_answers_keep_the_last_good_status(
 
 async def _equals(status: Any, expected: Any) -> bool:
     return bool(await status == expected)
+
+
+async def test_a_configuration_that_does_not_load_keeps_the_last_good_one(
+    kube: KubeClient,
+    fleet: Fleet,
+    server: WebhookServer,
+    authority: Authority,
+    service: RunningService,
+) -> None:
+    kind = await fleet.kind("Kept", "w")
+    config = f"kept-{kind.lower()}"
+    await fleet.configure(config, kind, f"{server.url}/sum", authority.ca_bundle)
+    await fleet.reported(kind, "w", "m1", 1)
+    await eventually(lambda: _equals(fleet.status(kind, "w"), {"ready": 1, "clusters": ["m1"]}))
+    errors_before = service.service.metrics.webhook_configuration_errors._value.get()
+
+    assert fleet.configurations is not None
+    current = await kube.get(fleet.configurations, None, config)
+    broken = current | {"webhooks": [current["webhooks"][0] | {"timeoutSeconds": 31}]}
+    await kube.replace(fleet.configurations, broken)
+    [message] = await eventually(lambda: fleet.warnings(config, LOAD_FAILED, "default"))
+    assert "webhook hook: timeoutSeconds must be between 1 and 30" in message
+    assert "keeps its last good version" in message
+    assert service.service.metrics.webhook_configuration_errors._value.get() == errors_before + 1
+
+    # the last good version still serves the kind
+    assert (await fleet.report(kind, "w", "m1", 2)).outcome == pb.ItemResult.OUTCOME_ACCEPTED
+    await eventually(lambda: _equals(fleet.status(kind, "w"), {"ready": 2, "clusters": ["m1"]}))
