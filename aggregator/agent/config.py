@@ -56,7 +56,7 @@ class ConfigFollower:
         while True:
             try:
                 config = await self._stub.GetAgentConfig(
-                    pb.GetAgentConfigRequest(revision=self.revision),
+                    pb.GetAgentConfigRequest(),
                     metadata=self._metadata,
                     timeout=max(self._interval_s, 5.0),
                 )

@@ -716,9 +716,7 @@ func (x *GetAggregateResponse) GetLastWrite() *WriteResult {
 }
 
 type GetAgentConfigRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The revision the agent holds; the answer is the same shape either way.
-	Revision      string `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -751,13 +749,6 @@ func (x *GetAgentConfigRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetAgentConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentConfigRequest) Descriptor() ([]byte, []int) {
 	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *GetAgentConfigRequest) GetRevision() string {
-	if x != nil {
-		return x.Revision
-	}
-	return ""
 }
 
 type KindRef struct {
@@ -936,9 +927,8 @@ const file_statusagg_v1_statusagg_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\x124\n" +
 	"\x16aggregated_status_json\x18\x03 \x01(\fR\x14aggregatedStatusJson\x128\n" +
 	"\n" +
-	"last_write\x18\x04 \x01(\v2\x19.statusagg.v1.WriteResultR\tlastWrite\"3\n" +
-	"\x15GetAgentConfigRequest\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\tR\brevision\">\n" +
+	"last_write\x18\x04 \x01(\v2\x19.statusagg.v1.WriteResultR\tlastWrite\"\x17\n" +
+	"\x15GetAgentConfigRequest\">\n" +
 	"\aKindRef\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +

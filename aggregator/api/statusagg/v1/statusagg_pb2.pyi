@@ -339,17 +339,12 @@ Global___GetAggregateResponse: _TypeAlias = GetAggregateResponse  # noqa: Y015
 class GetAgentConfigRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    REVISION_FIELD_NUMBER: _builtins.int
-    revision: _builtins.str
-    """The revision the agent holds; the answer is the same shape either way."""
     def __init__(
         self,
-        *,
-        revision: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
