@@ -120,6 +120,8 @@ class WebhookServer:
     calls: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
     most_waiting: int = 0
+    most_waiting_per_kind: Counter[str] = field(default_factory=Counter)
+    _waiting_per_kind: Counter[str] = field(default_factory=Counter)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     huge_bytes: int = 5 * 1024 * 1024
 
@@ -134,12 +136,18 @@ class WebhookServer:
         if path == "/huge":
             return web.Response(body=b" " * self.huge_bytes, content_type="application/json")
         if path == "/hang":
+            kind = request["kind"]["kind"]
             self.waiting += 1
+            self._waiting_per_kind[kind] += 1
             self.most_waiting = max(self.most_waiting, self.waiting)
+            self.most_waiting_per_kind[kind] = max(
+                self.most_waiting_per_kind[kind], self._waiting_per_kind[kind]
+            )
             try:
                 await self.release.wait()
             finally:
                 self.waiting -= 1
+                self._waiting_per_kind[kind] -= 1
             return web.Response(status=503, text="released")
         response: dict[str, Any] = {"uid": request["uid"], "successful": True}
         if path == "/refuse":

@@ -56,7 +56,7 @@ async def service(apiserver: LocalAPIServer, kube: KubeClient) -> AsyncIterator[
         metrics_listen="127.0.0.1:0",
         load_plugins=False,
         settings=ServiceSettings(
-            workers=3,
+            workers=6,
             min_write_interval_s=0.05,
             events=EventSettings(per_object_qps=100.0, per_object_burst=100),
         ),
@@ -270,29 +270,35 @@ async def test_wrong_ca_fails_clearly_and_other_kinds_proceed(
     assert await fleet.status(distrusted, "w") is None
 
 
-async def test_hanging_webhook_holds_no_worker_of_other_kinds(
+async def test_hanging_webhooks_hold_no_worker_of_other_kinds(
     fleet: Fleet, server: WebhookServer, authority: Authority, service: RunningService
 ) -> None:
-    slow, fast = await fleet.kind("Slow", "a", "b", "c", "d"), await fleet.kind("Fast", "w")
-    await fleet.configure(
-        f"slow-{slow.lower()}", slow, f"{server.url}/hang", authority.ca_bundle, timeout_s=30
-    )
+    names = ("a", "b", "c", "d")
+    slow = [await fleet.kind("Slow", *names), await fleet.kind("Stuck", *names)]
+    fast = await fleet.kind("Fast", "w")
+    for kind in slow:
+        url = f"{server.url}/hang"
+        await fleet.configure(f"slow-{kind.lower()}", kind, url, authority.ca_bundle, timeout_s=30)
     await fleet.configure(f"fast-{fast.lower()}", fast, f"{server.url}/sum", authority.ca_bundle)
-    for name in ("a", "b", "c", "d"):
-        await fleet.reported(slow, name, "m1", 1)
+    for kind in slow:
+        for name in names:
+            await fleet.reported(kind, name, "m1", 1)
 
-    async def two_waiting() -> bool:
-        return server.waiting == 2
+    async def four_waiting() -> bool:
+        return server.waiting == 4
 
-    await eventually(two_waiting)
-    # three workers, four slow resources: without a bound per webhook all three would wait 30s
+    await eventually(four_waiting)
+    # six workers, eight slow resources: without the bound of 2 calls per webhook every worker
+    # would wait 30s and the other kind would wait with them
     await fleet.reported(fast, "w", "m1", 6)
     await eventually(lambda: _equals(fleet.status(fast, "w"), {"ready": 6, "clusters": ["m1"]}))
-    assert server.waiting == 2
-    assert server.most_waiting == 2
-    assert calls(service, f"slow-{slow.lower()}", "busy") >= 1
-    for name in ("a", "b", "c", "d"):
-        assert await fleet.status(slow, name) is None
+    assert server.waiting == 4
+    assert server.most_waiting == 4
+    assert server.most_waiting_per_kind == dict.fromkeys(slow, 2)
+    assert sum(calls(service, f"slow-{kind.lower()}", "busy") for kind in slow) >= 1
+    for kind in slow:
+        for name in names:
+            assert await fleet.status(kind, name) is None
 
 
 async def test_timeout_names_the_webhook_and_writes_nothing(
