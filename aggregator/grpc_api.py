@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from aggregator.agentconfig import agent_config
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import Authenticator, AuthError, AuthSettings, Caller
@@ -151,6 +152,15 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         else:
             reply = await self._routed(context, self.router.get_aggregate(request, self._aggregate))
         return reply if caller.reads_everything else _own_share(reply, caller.identity)
+
+    async def GetAgentConfig(  # noqa: N802
+        self,
+        request: pb.GetAgentConfigRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.AgentConfig:
+        """Any admitted caller may read it: it holds only the customizations' kinds and scripts."""
+        await self._admit(context)
+        return agent_config(self.service.customization_documents())
 
     def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource

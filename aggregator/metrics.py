@@ -198,6 +198,28 @@ class Metrics:
             "ResourceInterpreterCustomization objects (versions) that failed to load.",
             registry=r,
         )
+        self.webhook_configurations = Gauge(
+            f"{_PREFIX}_webhook_configurations",
+            "ResourceInterpreterWebhookConfiguration objects of the control plane in use.",
+            registry=r,
+        )
+        self.webhook_configuration_errors = Counter(
+            f"{_PREFIX}_webhook_configuration_errors",
+            "ResourceInterpreterWebhookConfiguration objects (versions) that failed to load.",
+            registry=r,
+        )
+        self.webhook_calls = Counter(
+            f"{_PREFIX}_webhook_calls",
+            "Interpreter webhook calls by configuration, operation and result.",
+            ["configuration", "operation", "result"],
+            registry=r,
+        )
+        self.interpreter_layer = Gauge(
+            f"{_PREFIX}_interpreter_layer",
+            "1 for the layer serving each apiVersion, kind and operation ('*' for webhook rules).",
+            ["api_version", "kind", "operation", "layer"],
+            registry=r,
+        )
         self.lua_worker_kills = Counter(
             f"{_PREFIX}_lua_worker_kills",
             "Lua worker processes killed: a script passed its deadline or its process failed.",

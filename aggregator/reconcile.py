@@ -28,7 +28,7 @@ from aggregator.templates import TemplateCaches
 from aggregator.writefailure import Failure, classify
 from aggregator.writer import FIELD_MANAGER, Result, StatusWriter, WriteMode
 from aggregator.writewar import WriteWars, other_status_manager
-from interpreters import InterpreterError, Registry
+from interpreters import InterpreterError, InterpreterUnavailable, Registry
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +221,12 @@ class Reconciler:
         except InterpreterError as exc:
             reason = str(exc)
             self.metrics.interpreter_errors.inc()
+            self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+            if isinstance(exc, InterpreterUnavailable):  # the status stays; retried with backoff
+                state.last_write = LastWrite("failed", reason)
+                raise
             log.warning("aggregating %s failed: %s", key, reason)
             self._finish(state, LastWrite("failed", reason))
-            self.recorder.record(cached, "Warning", FAILED, lambda: reason)
             return False
         except Exception as exc:
             failure = classify(exc)

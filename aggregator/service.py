@@ -20,10 +20,12 @@ from aggregator.reconcile import KeyState, Reconciler
 from aggregator.rejection import RejectReason
 from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 from aggregator.templates import TemplateCaches
+from aggregator.webhooks.live import LiveWebhooks
 from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
 from aggregator.writewar import WarSettings, WriteWars
 from interpreters import Operation, Registry
+from interpreters.lua import Document
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class ServiceSettings:
     quotas: Quotas = field(default_factory=Quotas)
     events: EventSettings = field(default_factory=EventSettings)
     live_customizations: bool = True  # follow ResourceInterpreterCustomization objects
+    live_webhooks: bool = True  # follow ResourceInterpreterWebhookConfiguration objects
     write_wars: WarSettings = field(default_factory=WarSettings)
 
 
@@ -103,6 +106,11 @@ class AggregationService:
             if self.settings.live_customizations
             else None
         )
+        self.webhooks = (
+            LiveWebhooks(client, registry, self.recorder, self.metrics, self._webhooks_changed)
+            if self.settings.live_webhooks
+            else None
+        )
         self.reconciler = Reconciler(
             self.store,
             self.caches,
@@ -129,6 +137,8 @@ class AggregationService:
         self.recorder.start()
         if self.customizations is not None:
             await self.customizations.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"worker-{i}")
             for i in range(self.settings.workers)
@@ -154,6 +164,8 @@ class AggregationService:
         await self.recorder.stop()
         if self.customizations is not None:
             await self.customizations.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.caches.stop()
         if left:
             log.warning(
@@ -279,6 +291,11 @@ class AggregationService:
             if (key.api_version, key.kind) in targets:
                 self.queue.add(key)
 
+    def _webhooks_changed(self, changed: Callable[[tuple[str, str]], bool]) -> None:
+        for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
+            if changed((key.api_version, key.kind)):
+                self.queue.add(key)
+
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
         if self.reconciler.drifted(key, obj):
             self.queue.add(key)
@@ -304,7 +321,7 @@ class AggregationService:
         return self.store.clusters()
 
     def refresh_gauges(self) -> None:
-        """Per-cluster holdings, for a scrape."""
+        """Per-cluster holdings and the layer serving each kind, for a scrape."""
         for gauge in (self.metrics.cluster_items, self.metrics.cluster_bytes):
             gauge.clear()
         for cluster, (items, size) in self.store.held().items():
@@ -313,8 +330,19 @@ class AggregationService:
         self.metrics.tombstones.clear()
         for cluster, count in self.store.tombstones().items():
             self.metrics.tombstones.labels(cluster=cluster).set(count)
+        self.metrics.interpreter_layer.clear()
+        for row in self.registry.describe():
+            self.metrics.interpreter_layer.labels(
+                row.api_version, row.kind, row.operation.value, row.layer.value
+            ).set(1)
 
     # queries ----------------------------------------------------------------------------
+
+    def customization_documents(self) -> list[Document]:
+        """The customizations in force (files, and live objects when followed)."""
+        if self.customizations is not None:
+            return self.customizations.documents
+        return list(self.registry.documents)
 
     def items(self, key: ResourceKey) -> list[MemberItem]:
         return self.store.items(key)

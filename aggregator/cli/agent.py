@@ -30,6 +30,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="apps/v1/Deployment",
         help="comma-separated kinds to watch, e.g. apps/v1/Deployment,batch/v1/Job",
     )
+    add(
+        p,
+        "kinds-from-service",
+        default=True,
+        kind=boolean,
+        help="also watch the kinds of the service's customizations and reflect with them",
+    )
     add(p, "selector", default="", help="label selector of propagated objects")
     add(
         p,
@@ -117,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         server=args.server,
         kinds=kinds,
+        kinds_from_service=args.kinds_from_service,
         kubeconfig=kubeconfig,
         selector=args.selector,
         require_annotation=args.require_annotation,

@@ -88,6 +88,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         kind=boolean,
         help="follow ResourceInterpreterCustomization objects on the control plane",
     )
+    add(
+        p,
+        "live-webhooks",
+        default=True,
+        kind=boolean,
+        help="follow ResourceInterpreterWebhookConfiguration objects and call their webhooks",
+    )
     lua_flags(p)
     add(p, "workers", default=8, kind=positive_int, help="concurrent reconciles")
     add(
@@ -453,6 +460,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         ignore_paths=tuple(args.ignore_path),
         resync_interval_s=args.resync_interval,
         live_customizations=args.live_customizations,
+        live_webhooks=args.live_webhooks,
         field_manager=f"statusagg/{args.replica_id}" if args.shard else "statusagg",
         limits=Limits(
             max_status_bytes=args.max_status_bytes,
