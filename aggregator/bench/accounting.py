@@ -23,6 +23,7 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY")
 LABEL_UPDATES = ("PATCH", "deployments", "")
 
 _REQUEST_TOTAL = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$", re.MULTILINE)
+_REQUEST_PREFIX = "apiserver_request_total{"
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 # verb, resource, subresource, code
@@ -32,7 +33,9 @@ RequestKey = tuple[str, str, str, str]
 async def request_counts(client: KubeClient) -> Counter[RequestKey]:
     """The API server's request counters for templates and events, now."""
     counts: Counter[RequestKey] = Counter()
-    for labels_text, value in _REQUEST_TOTAL.findall(await client.get_text("/metrics")):
+    text = await client.get_text("/metrics")
+    lines = "\n".join(line for line in text.splitlines() if line.startswith(_REQUEST_PREFIX))
+    for labels_text, value in _REQUEST_TOTAL.findall(lines):
         labels = dict(_LABEL.findall(labels_text))
         if labels.get("resource") in RESOURCES:
             key = (

@@ -72,7 +72,11 @@ def _row(name: str, cell: dict[str, Any], settings: dict[str, Any]) -> str:
                 "vs limit": with_spread(ratio["median"], ratio["q1"], ratio["q3"])
                 if ratio["samples"]
                 else "-",
-                "correct": "yes" if cell["correct"] else "**NO**",
+                "correct": "yes"
+                if cell["correct"]
+                else f"timed out ({cell['timed_out']} of {len(cell['runs'])})"
+                if cell["timed_out"]
+                else "**NO**",
             }[title]
             for title, key in _COLUMNS[3:]
         ),

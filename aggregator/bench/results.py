@@ -58,6 +58,8 @@ def run_json(run: RunResult) -> dict[str, Any]:
         "apiserver_cpu_s": round(run.usage.apiserver_cpu_s, 3),
         "peak_rss_mb": round(run.usage.peak_rss_mb, 1),
         "correct": run.correct,
+        "timed_out": run.timed_out,
+        "wall_s": round(run.wall_s, 1),
     }
 
 
@@ -79,6 +81,7 @@ def _cell(runs: list[dict[str, Any]], limits: dict[int, dict[str, Any]]) -> dict
         },
         "converge_vs_limit": spread(to_limit).json(),
         "conflicts_max": max(run["conflicts"] for run in runs),
+        "timed_out": sum(run["timed_out"] for run in runs),
         "correct": all(run["correct"] for run in runs),
         "runs": runs,
     }

@@ -51,6 +51,8 @@ class RunResult:
     latencies_s: list[float]
     usage: Usage
     correct: bool
+    timed_out: bool  # stopped after ``Sizes.timeout_s`` without converging
+    wall_s: float  # the whole run, set-up and clean-up included
 
     @property
     def requests_per_change(self) -> float:
@@ -112,6 +114,7 @@ class Runner:
     async def run(
         self, scenario: Scenario, expected: Replay, variant: Variant, round_: int
     ) -> RunResult:
+        began = time.monotonic()
         slug = variant.name.replace("_", "-").replace("/", "-")
         namespace = f"{scenario.name}-{slug}-{uuid.uuid4().hex[:6]}"
         initial = expected.initial if scenario.preload else None
@@ -149,9 +152,9 @@ class Runner:
             converged = (observer.converged_at() if reached else time.monotonic()) - started
             if reached:
                 await host.call("drain")
-            await wait_quiet(self.client)
             cpu_s, peak_rss_mb = await host.call("usage")
-            usage = self.meter.stop(cpu_s, peak_rss_mb)
+            usage = self.meter.stop(cpu_s, peak_rss_mb)  # before the counters' own scrapes
+            await wait_quiet(self.client)
             after = await request_counts(self.client)
             correct = reached and await all_final(self.client, namespace, final)
         finally:
@@ -174,6 +177,8 @@ class Runner:
             latencies_s=waited,
             usage=usage,
             correct=correct,
+            timed_out=not reached,
+            wall_s=time.monotonic() - began,
         )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from aggregator.bench import karmada_crds
 from aggregator.bench.objects import bounded
 from aggregator.bench.scenarios import Obj, Report, template_name
-from aggregator.bench.strategies.base import KeyedWorkers, Members, RunContext
+from aggregator.bench.strategies.base import KeyedWorkers, Members, RunContext, bench_client
 from aggregator.bench.strategies.karmada import RETRY_STEPS, KarmadaStrategy
 from aggregator.kube.client import Conflict
 from aggregator.kube.resources import ResourceType
@@ -42,22 +42,24 @@ class KarmadaFullStrategy(KarmadaStrategy):
 
     async def start(self, ctx: RunContext) -> None:
         await super().start(ctx)
-        self.work_type, self.binding_type = await karmada_crds.install(self.client)
-        clusters = ctx.scenario.clusters
+        # set-up objects: created without the variant's client limit, which the run starts with
+        async with bench_client(ctx.kubeconfig) as setup:
+            self.work_type, self.binding_type = await karmada_crds.install(setup)
+            clusters = ctx.scenario.clusters
+            self.works: list[Obj] = await bounded(
+                range(ctx.scenario.resources * clusters),
+                lambda key: setup.create(
+                    self.work_type, self._object(self.work_type, work_name(*divmod(key, clusters)))
+                ),
+            )
+            self.bindings: list[Obj] = await bounded(
+                range(ctx.scenario.resources),
+                lambda r: setup.create(
+                    self.binding_type, self._object(self.binding_type, template_name(r))
+                ),
+            )
         self.clusters = clusters
         self.reported = Members(ctx.scenario.resources)
-        self.works: list[Obj] = await bounded(
-            range(ctx.scenario.resources * clusters),
-            lambda key: self.client.create(
-                self.work_type, self._object(self.work_type, work_name(*divmod(key, clusters)))
-            ),
-        )
-        self.bindings: list[Obj] = await bounded(
-            range(ctx.scenario.resources),
-            lambda r: self.client.create(
-                self.binding_type, self._object(self.binding_type, template_name(r))
-            ),
-        )
         self.work_workers = KeyedWorkers(self.variant.workers, "work-status")
         self.work_workers.start(self._sync_work)
 
@@ -91,10 +93,11 @@ class KarmadaFullStrategy(KarmadaStrategy):
 
     async def stop(self) -> None:
         await self.work_workers.stop()
-        for rt in (self.work_type, self.binding_type):
-            await self.client.request(
-                "DELETE", rt.collection_path(self.ctx.namespace), verb="deletecollection"
-            )
+        async with bench_client(self.ctx.kubeconfig) as setup:
+            for rt in (self.work_type, self.binding_type):
+                await setup.request(
+                    "DELETE", rt.collection_path(self.ctx.namespace), verb="deletecollection"
+                )
         await super().stop()
 
     async def _update_status(
