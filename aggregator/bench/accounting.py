@@ -48,16 +48,20 @@ async def request_counts(client: KubeClient) -> Counter[RequestKey]:
     return counts
 
 
-async def wait_quiet(client: KubeClient, interval_s: float = 0.1, timeout_s: float = 30.0) -> None:
-    """Wait until the counters stop moving (background writers such as event recorders done)."""
+async def wait_quiet(
+    client: KubeClient, interval_s: float = 0.1, timeout_s: float = 30.0
+) -> Counter[RequestKey]:
+    """Wait until the counters stop moving (background writers such as event recorders done);
+    the counters then."""
     deadline = time.monotonic() + timeout_s
     last = await request_counts(client)
     while time.monotonic() < deadline:
         await asyncio.sleep(interval_s)
         now = await request_counts(client)
         if now == last:
-            return
+            return now
         last = now
+    return last
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def run_json(run: RunResult) -> dict[str, Any]:
         "peak_rss_mb": round(run.usage.peak_rss_mb, 1),
         "correct": run.correct,
         "timed_out": run.timed_out,
+        "measured_s": round(run.measured_s, 3),
         "wall_s": round(run.wall_s, 1),
     }
 

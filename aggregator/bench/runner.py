@@ -21,7 +21,6 @@ from aggregator.bench.accounting import (
     Requests,
     Usage,
     UsageMeter,
-    request_counts,
     requests_between,
     wait_quiet,
 )
@@ -52,6 +51,7 @@ class RunResult:
     usage: Usage
     correct: bool
     timed_out: bool  # stopped after ``Sizes.timeout_s`` without converging
+    measured_s: float  # from the first wave to the strategy's drain: the counted window
     wall_s: float  # the whole run, set-up and clean-up included
 
     @property
@@ -127,8 +127,7 @@ class Runner:
             if scenario.preload:
                 await host.call("preload")
             await observer.start()
-            await wait_quiet(self.client)
-            before = await request_counts(self.client)
+            before = await wait_quiet(self.client)
             self.meter.start()
             await host.call("meter")
             churn = (
@@ -152,10 +151,10 @@ class Runner:
             converged = (observer.converged_at() if reached else time.monotonic()) - started
             if reached:
                 await host.call("drain")
+            measured_s = time.monotonic() - started
             cpu_s, peak_rss_mb = await host.call("usage")
             usage = self.meter.stop(cpu_s, peak_rss_mb)  # before the counters' own scrapes
-            await wait_quiet(self.client)
-            after = await request_counts(self.client)
+            after = await wait_quiet(self.client)
             correct = reached and await all_final(self.client, namespace, final)
         finally:
             await observer.stop()
@@ -178,6 +177,7 @@ class Runner:
             usage=usage,
             correct=correct,
             timed_out=not reached,
+            measured_s=measured_s,
             wall_s=time.monotonic() - began,
         )
 

@@ -17,9 +17,11 @@ from aggregator.bench.suite import run_suite
 from aggregator.bench.variants import KARMADA_BURST, KARMADA_QPS, all_variants
 from aggregator.devcluster import LocalAPIServer
 
-SCENARIOS = ["unchanged", "spam", "burst", "contention", "fleet"]
+SCENARIOS = ["unchanged", "spam", "burst", "fleet"]
 ROUNDS = 2
-QUIET = ("unchanged", "spam", "burst", "fleet")
+QUIET = SCENARIOS
+# every strategy, both settings where it has two; cache_first/equal is karmada/equal's twin
+VARIANTS = [v for v in all_variants(quick=True) if v.name != "cache_first/equal"]
 STATS = ("median", "q1", "q3")
 
 
@@ -29,7 +31,7 @@ async def results(apiserver: LocalAPIServer) -> dict[str, Any]:
         apiserver.kubeconfig,
         TINY,
         build(TINY, SCENARIOS),
-        all_variants(quick=True),
+        VARIANTS,
         command="pytest tests/bench",
         rounds=ROUNDS,
         seed=7,
@@ -39,11 +41,8 @@ async def results(apiserver: LocalAPIServer) -> dict[str, Any]:
 
 
 def test_every_cell_is_repeated_and_summarised(results: dict[str, Any], tmp_path: Path) -> None:
-    names = [v.name for v in all_variants(quick=True)]
-    assert "karmada_full/defaults" not in names
-    assert {"karmada/defaults", "karmada/equal", "statusagg/defaults", "statusagg/tuned"} <= set(
-        names
-    )
+    assert "karmada_full/defaults" not in [v.name for v in all_variants(quick=True)]
+    names = [v.name for v in VARIANTS]
     assert list(results["scenarios"]) == SCENARIOS
     assert len(results["order"]) == len(SCENARIOS) * len(names) * ROUNDS
     for section in results["scenarios"].values():
@@ -108,7 +107,7 @@ def test_statusagg_makes_no_conflict_and_no_extra_status_write(
 def test_karmada_at_defaults_keeps_to_its_client_limit(results: dict[str, Any]) -> None:
     for section in results["scenarios"].values():
         for run in section["variants"]["karmada/defaults"]["runs"]:
-            allowed = KARMADA_BURST + KARMADA_QPS * run["converge_s"] + 5
+            allowed = KARMADA_BURST + KARMADA_QPS * run["measured_s"] + 1
             assert run["requests"] <= allowed, run
 
 
