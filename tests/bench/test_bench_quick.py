@@ -17,6 +17,9 @@ from aggregator.bench.suite import run_suite
 from aggregator.bench.variants import KARMADA_BURST, KARMADA_QPS, all_variants
 from aggregator.devcluster import LocalAPIServer
 
+# the matrix (64 runs, each with set-up and clean-up) is built once for the module
+pytestmark = pytest.mark.timeout(900)
+
 SCENARIOS = ["unchanged", "spam", "burst", "fleet"]
 ROUNDS = 2
 QUIET = SCENARIOS
