@@ -102,6 +102,8 @@ class _Host:
             return None
         strategy = self.strategy
         if strategy is None:
+            if command == "stop":  # stopped already, or never started
+                return None
             raise RuntimeError(f"{command}: no run started")
         if command == "preload":
             await strategy.preload(self.preload_batches)

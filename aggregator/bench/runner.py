@@ -154,6 +154,8 @@ class Runner:
             measured_s = time.monotonic() - started
             cpu_s, peak_rss_mb = await host.call("usage")
             usage = self.meter.stop(cpu_s, peak_rss_mb)  # before the counters' own scrapes
+            if not reached:  # still working: stop it so that the counters come to rest
+                await host.call("stop")
             after = await wait_quiet(self.client)
             correct = reached and await all_final(self.client, namespace, final)
         finally:
