@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aggregator.ingest import RawItem
 from aggregator.model import MemberItem, ResourceKey
+from aggregator.rejection import RejectReason
 from aggregator.service import AggregationService, ItemResult
 
 # items a chunked Sync may carry, rejected ones included, per item of the cluster's quota
@@ -90,19 +91,23 @@ class ChunkedSyncs:
 
     def _gather(self, partial: PartialSync, item: MemberItem) -> ItemResult | None:
         if item.key in partial.keys:
-            return self.service.reject("duplicate item for this resource and cluster")
+            return self.service.reject(
+                RejectReason.DUPLICATE_ITEM, "duplicate item for this resource and cluster"
+            )
         quotas = self.service.store.quotas
         if item.removed:  # a Sync removes whatever it omits: nothing to hold
             partial.keys.add(item.key)
             return None
         if len(partial.valid) >= quotas.max_items:
             return self.service.reject(
+                RejectReason.CLUSTER_ITEMS_QUOTA,
                 f"cluster {partial.cluster!r} already holds {quotas.max_items} items, "
                 f"the limit of {quotas.max_items}",
                 "cluster_items",
             )
         if partial.size + item.size > quotas.max_bytes:
             return self.service.reject(
+                RejectReason.CLUSTER_BYTES_QUOTA,
                 f"cluster {partial.cluster!r} would hold {partial.size + item.size} bytes of "
                 f"statuses, over the limit of {quotas.max_bytes}",
                 "cluster_bytes",

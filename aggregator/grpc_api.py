@@ -11,12 +11,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from aggregator.agentconfig import agent_config
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import Authenticator, AuthError, AuthSettings, Caller
 from aggregator.chunkedsync import ChunkedSyncs, PartialSync, Superseded, SyncTooLarge
 from aggregator.ingest import Limits, RawItem, Rejected, Validator
 from aggregator.model import ResourceKey
+from aggregator.rpcmetrics import RpcMetrics
 from aggregator.service import AggregationService
 from aggregator.shard.peers import VIEW_METADATA
 from aggregator.shard.routedsync import RoutedSync
@@ -249,6 +251,15 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
             )
         return reply if caller.reads_everything else _own_share(reply, caller.identity)
 
+    async def GetAgentConfig(  # noqa: N802
+        self,
+        request: pb.GetAgentConfigRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.AgentConfig:
+        """Any admitted caller may read it: it holds only the customizations' kinds and scripts."""
+        await self._admit(context)
+        return agent_config(self.service.customization_documents())
+
     def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource
         key = ResourceKey(ref.api_version, ref.kind, ref.namespace, ref.name)
@@ -346,7 +357,9 @@ def build_server(
             ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
             ("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_s * 1000)),
         ]
-    server = grpc.aio.server(options=options)
+    server = grpc.aio.server(
+        interceptors=[RpcMetrics(service.metrics.rpc_duration)], options=options
+    )
     servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()), router)
     pb_grpc.add_StatusAggregatorServicer_to_server(servicer, server)
     health_servicer = HealthServicer()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggregator.model import Health, MemberItem, ResourceKey
+from aggregator.rejection import RejectReason
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -27,10 +28,12 @@ VALUE_COST = 64
 class Rejected(ValueError):
     """The item cannot be accepted; the message is the reason sent back to the agent.
 
-    ``limit`` names the configured bound it exceeded, if any (a metric label)."""
+    ``reason`` is its category and ``limit`` names the configured bound it exceeded, if any
+    (metric labels)."""
 
-    def __init__(self, reason: str, limit: str = "") -> None:
-        super().__init__(reason)
+    def __init__(self, reason: RejectReason, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
         self.limit = limit
 
 
@@ -64,14 +67,16 @@ class Limits:
 
 
 def _reject_constant(name: str) -> Any:
-    raise Rejected(f"status_json contains {name}, which is not valid JSON")
+    raise Rejected(
+        RejectReason.INVALID_STATUS, f"status_json contains {name}, which is not valid JSON"
+    )
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
-            raise Rejected(f"status_json has the key {name!r} twice")
+            raise Rejected(RejectReason.INVALID_STATUS, f"status_json has the key {name!r} twice")
         result[name] = value
     return result
 
@@ -94,15 +99,24 @@ def _check_values(value: Any, max_depth: int) -> int:
         current, depth = stack.pop()
         count += 1
         if depth > max_depth:
-            raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
+            raise Rejected(
+                RejectReason.STATUS_TOO_DEEP,
+                f"status_json is nested deeper than {max_depth} levels",
+                "status_depth",
+            )
         if isinstance(current, dict | list):
             children = current.values() if isinstance(current, dict) else current
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(current, int) and not isinstance(current, bool):
             if not _INT64_MIN <= current <= _INT64_MAX:
-                raise Rejected("status_json holds an integer beyond 64 bits")
+                raise Rejected(
+                    RejectReason.INVALID_STATUS, "status_json holds an integer beyond 64 bits"
+                )
         elif isinstance(current, float) and not math.isfinite(current):
-            raise Rejected("status_json holds a number too large for a 64-bit float")
+            raise Rejected(
+                RejectReason.INVALID_STATUS,
+                "status_json holds a number too large for a 64-bit float",
+            )
     return count
 
 
@@ -120,6 +134,7 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         return None
     if len(raw) > limits.max_status_bytes:
         raise Rejected(
+            RejectReason.STATUS_TOO_LARGE,
             f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit",
             "status_bytes",
         )
@@ -127,13 +142,14 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         # decode strictly here: json.loads(bytes) would also take UTF-16/32 and encoded surrogates
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejected("status_json is not UTF-8") from None
+        raise Rejected(RejectReason.INVALID_STATUS, "status_json is not UTF-8") from None
     # a bound (commas and brackets in strings count too) spares the exact count most of the time
     bound = raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
     if bound > limits.max_status_values:
         values = count_values(raw)
         if values > limits.max_status_values:
             raise Rejected(
+                RejectReason.STATUS_TOO_MANY_VALUES,
                 f"status_json holds {values} JSON values, over the "
                 f"{limits.max_status_values} limit",
                 "status_values",
@@ -144,33 +160,43 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         )
     except RecursionError:
         raise Rejected(
-            f"status_json is nested deeper than {limits.max_status_depth} levels", "status_depth"
+            RejectReason.STATUS_TOO_DEEP,
+            f"status_json is nested deeper than {limits.max_status_depth} levels",
+            "status_depth",
         ) from None
     except Rejected:
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
-        raise Rejected(f"status_json is not JSON: {exc}") from None
+        raise Rejected(RejectReason.INVALID_STATUS, f"status_json is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise Rejected(f"status_json must be a JSON object, got {type(value).__name__}")
+        raise Rejected(
+            RejectReason.INVALID_STATUS,
+            f"status_json must be a JSON object, got {type(value).__name__}",
+        )
     values = _check_values(value, limits.max_status_depth)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise Rejected("status_json escapes an unpaired surrogate (not Unicode text)") from None
+            raise Rejected(
+                RejectReason.INVALID_STATUS,
+                "status_json escapes an unpaired surrogate (not Unicode text)",
+            ) from None
     return ParsedStatus(value, len(raw) + VALUE_COST * values)
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], max_len: int) -> None:
     if not value:
-        raise Rejected(f"{what} is empty")
+        raise Rejected(RejectReason.INVALID_NAME, f"{what} is empty")
     if len(value) > max_len or not pattern.fullmatch(value):
-        raise Rejected(f"{what} {value[:80]!r} is not a valid name")
+        raise Rejected(RejectReason.INVALID_NAME, f"{what} {value[:80]!r} is not a valid name")
 
 
 def _check_generation(what: str, value: int | None) -> None:
     if value is not None and not 0 <= value <= _INT64_MAX:
-        raise Rejected(f"{what} must be between 0 and 2^63-1, got {value}")
+        raise Rejected(
+            RejectReason.INVALID_GENERATION, f"{what} must be between 0 and 2^63-1, got {value}"
+        )
 
 
 class Validator:
@@ -183,14 +209,20 @@ class Validator:
     def validate(self, raw: RawItem) -> MemberItem:
         _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
         if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
-            raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
+            raise Rejected(
+                RejectReason.INVALID_API_VERSION,
+                f"apiVersion {raw.api_version[:80]!r} is not valid",
+            )
         if not _KIND.fullmatch(raw.kind):
-            raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
+            raise Rejected(RejectReason.INVALID_KIND, f"kind {raw.kind[:80]!r} is not valid")
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
         if raw.namespace:
             _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
         if not self._supports_kind(raw.api_version, raw.kind):
-            raise Rejected(f"no status aggregation interpreter for {raw.kind}.{raw.api_version}")
+            raise Rejected(
+                RejectReason.UNSUPPORTED_KIND,
+                f"no status aggregation interpreter for {raw.kind}.{raw.api_version}",
+            )
         for what, value in (
             ("generation", raw.generation),
             ("observed_generation", raw.observed_generation),
@@ -201,12 +233,14 @@ class Validator:
             health = Health(raw.health) if raw.health else Health.UNKNOWN
         except ValueError:
             raise Rejected(
-                f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown"
+                RejectReason.INVALID_HEALTH,
+                f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown",
             ) from None
         if not raw.applied and not raw.removed and raw.status_json:
             raise Rejected(
+                RejectReason.STATUS_WITHOUT_APPLIED,
                 "status_json is set but applied is false: an item that is not applied has no "
-                "status (send applied=true with the status, or no status)"
+                "status (send applied=true with the status, or no status)",
             )
         status = (
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)

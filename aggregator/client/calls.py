@@ -195,6 +195,12 @@ class StatusClient:
             reply = await self._retrying(whole)
         return Answer(self._observe(reply).epoch, list(reply.results))
 
+    async def get_agent_config(self, timeout_s: float) -> pb.AgentConfig:
+        """The kinds and customizations the service tells agents to use (one attempt)."""
+        return await self._stub.GetAgentConfig(
+            pb.GetAgentConfigRequest(), metadata=self._metadata, timeout=timeout_s
+        )
+
     async def get_aggregate(self, resource: pb.ResourceRef) -> pb.GetAggregateResponse:
         """What the service holds for ``resource`` (NOT_FOUND if no member reported it)."""
         return await self._retrying(
