@@ -55,6 +55,8 @@ class ServeOptions:
     qps: float = 200.0
     burst: int = 400
     max_message_bytes: int = 16 * 1024 * 1024
+    max_connection_age_s: float = 300.0  # clients reconnect, so they spread over replicas; 0: never
+    max_connection_age_grace_s: float = 60.0
     reflection: bool = True
     shutdown_grace_s: float = 10.0
     tls: TLSFiles | None = None  # None: plaintext (development only)
@@ -106,6 +108,8 @@ async def _running(
         server, health_servicer = build_server(
             service,
             max_message_bytes=options.max_message_bytes,
+            max_connection_age_s=options.max_connection_age_s,
+            max_connection_age_grace_s=options.max_connection_age_grace_s,
             enable_reflection=options.reflection,
             auth=options.auth,
             router=replica.attach(service) if replica is not None else None,

@@ -269,12 +269,30 @@ class AggregationService:
                     if exc is not None:
                         results[index] = self._rejected(exc.reason, str(exc), exc.limit)
             valid = admitted
+        return self.apply_sync(cluster, results, valid)
+
+    async def validate_sync(
+        self, cluster: str, raw_items: Sequence[RawItem]
+    ) -> tuple[list[ItemResult | None], list[MemberItem]]:
+        """Validate part of a Sync of ``cluster``: a result per rejected item (None where
+        valid) and the valid items, parsed in a worker thread when the part is big."""
+        return await self._validate_off_loop(raw_items, cluster)
+
+    def apply_sync(
+        self, cluster: str, results: list[ItemResult | None], valid: list[MemberItem]
+    ) -> list[ItemResult]:
+        """Make ``valid`` (within the cluster's quotas) the whole state of ``cluster``;
+        ``results`` holds None for each accepted item."""
         self.metrics.reports.labels(result="accepted", reason="").inc(len(valid))
         now = time.monotonic()
         for key in self.store.replace_cluster(cluster, valid):
             self._enqueue(key, now)
         self.metrics.items_stored.set(len(self.store))
         return [r or ACCEPTED for r in results]
+
+    def reject(self, reason: RejectReason, message: str, limit: str = "") -> ItemResult:
+        """The result of a rejected item, counted in the metrics."""
+        return self._rejected(reason, message, limit)
 
     def _rejected(self, reason: RejectReason, message: str, limit: str = "") -> ItemResult:
         self.metrics.reports.labels(result="rejected", reason=reason).inc()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
-from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.client import StatusClient
 from interpreters import CustomizationLoadError, Target
 from interpreters.lua import Document, parse_object
 
@@ -38,16 +38,14 @@ class ConfigFollower:
 
     def __init__(
         self,
-        stub: pb_grpc.StatusAggregatorAsyncStub,
+        client: StatusClient,
         apply: Apply,
         *,
         interval_s: float,
-        metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._stub = stub
+        self._client = client
         self._apply = apply
         self._interval_s = interval_s
-        self._metadata = tuple(metadata)
         self.revision = ""
         self._documents: list[Document] = []
         self.applied = asyncio.Event()  # set after each revision reached the agent
@@ -55,11 +53,7 @@ class ConfigFollower:
     async def run(self) -> None:
         while True:
             try:
-                config = await self._stub.GetAgentConfig(
-                    pb.GetAgentConfigRequest(),
-                    metadata=self._metadata,
-                    timeout=max(self._interval_s, 5.0),
-                )
+                config = await self._client.get_agent_config(max(self._interval_s, 5.0))
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     log.info("the service does not serve agent configuration: using flags only")

@@ -13,8 +13,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_GENERATION = "resourcetemplate.karmada.io/generation"
 
-Signature = tuple[bytes, int, int | None, int | None, int | None, bool]
-
 
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
@@ -80,16 +78,4 @@ def removal_item(
         cluster=cluster,
         resource=pb.ResourceRef(api_version=api_version, kind=kind, namespace=namespace, name=name),
         removed=True,
-    )
-
-
-def signature(item: pb.MemberStatus) -> Signature:
-    """What makes two reports of one object different (sequence aside)."""
-    return (
-        item.status_json,
-        item.health,
-        item.generation if item.HasField("generation") else None,
-        item.observed_generation if item.HasField("observed_generation") else None,
-        item.template_generation if item.HasField("template_generation") else None,
-        item.removed,
     )

@@ -10,13 +10,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from aggregator.agent.config import ConfigFollower
 from aggregator.agent.items import member_item, removal_item
-from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
-from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.client import TLS, Limits, Reporter, ReporterMetrics, StatusClient, open_channel
 from aggregator.httpserver import start_http
 from aggregator.kube.client import KubeClient, NotFound, Obj
 from aggregator.kube.config import load_cluster_access
@@ -36,17 +33,6 @@ log = logging.getLogger(__name__)
 PROPAGATED_ANNOTATION = "work.karmada.io/name"
 
 
-@dataclass(frozen=True)
-class AgentTLS:
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        ca, key, cert = (p.read_bytes() if p else None for p in (self.ca, self.key, self.cert))
-        return grpc.ssl_channel_credentials(ca, key, cert)
-
-
 @dataclass
 class AgentOptions:
     cluster: str
@@ -55,13 +41,14 @@ class AgentOptions:
     kubeconfig: Path | None = None
     selector: str = ""
     require_annotation: str = PROPAGATED_ANNOTATION
-    tls: AgentTLS | None = None  # None: plaintext
+    tls: TLS | None = None  # None: plaintext
     token: str = ""
     metrics_listen: str = "127.0.0.1:9091"
     customizations: Sequence[Path] = ()
     load_plugins: bool = True
     lua: LuaSettings = field(default_factory=LuaSettings)
     batch_size: int = 500
+    batch_bytes: int = 4 * 1024 * 1024
     heartbeat_s: float = 5.0
     # also watch the kinds of the service's customizations and reflect with them
     kinds_from_service: bool = True
@@ -84,27 +71,22 @@ class Agent:
         options: AgentOptions,
         client: KubeClient,
         registry: Registry,
-        reporter_stub: pb_grpc.StatusAggregatorAsyncStub,
+        status_client: StatusClient,
     ) -> None:
         self.options = options
         self.client = client
         self.registry = registry
-        self.metrics = AgentMetrics()
+        self.metrics = ReporterMetrics()
         self._caches: dict[Target, WatchCache] = {}
         self._file_documents = list(registry.documents)
         self._service_documents: list[Document] = []
-        metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
-        self.config = ConfigFollower(
-            reporter_stub, self.use, interval_s=options.config_interval_s, metadata=metadata
-        )
+        self.config = ConfigFollower(status_client, self.use, interval_s=options.config_interval_s)
         self.reporter = Reporter(
-            reporter_stub,
+            status_client,
             options.cluster,
             self.snapshot,
             self.metrics,
-            batch_size=options.batch_size,
             heartbeat_s=options.heartbeat_s,
-            metadata=metadata,
         )
 
     def _tracked(self, obj: Obj) -> bool:
@@ -205,13 +187,11 @@ async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
         options.customizations, load_plugins=options.load_plugins, lua=options.lua
     )
     access = load_cluster_access(options.kubeconfig)
-    channel = (
-        grpc.aio.secure_channel(options.server, options.tls.credentials())
-        if options.tls is not None
-        else grpc.aio.insecure_channel(options.server)
-    )
+    channel = open_channel(options.server, options.tls)
+    limits = Limits(max_items=options.batch_size, max_bytes=options.batch_bytes)
     async with KubeClient(access, qps=50, burst=100, user_agent="statusagg-agent") as client:
-        agent = Agent(options, client, registry, pb_grpc.StatusAggregatorStub(channel))
+        status_client = StatusClient.over(channel, token=options.token, limits=limits)
+        agent = Agent(options, client, registry, status_client)
         await agent.start()
         reporting = asyncio.create_task(agent.reporter.run(), name="reporter")
         following = (

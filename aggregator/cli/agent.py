@@ -76,7 +76,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="ResourceInterpreterCustomization file or directory",
     )
     lua_flags(p)
-    add(p, "batch-size", default=500, kind=positive_int, help="items per Report call")
+    add(
+        p,
+        "batch-size",
+        default=500,
+        kind=positive_int,
+        help="most items per Report or Sync message",
+    )
+    add(
+        p,
+        "batch-bytes",
+        default=4 * 1024 * 1024,
+        kind=positive_int,
+        help="most bytes per Report or Sync message",
+    )
     add(
         p,
         "log-level",
@@ -96,7 +109,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Check the flags, then report until SIGTERM/SIGINT."""
-    from aggregator.agent.run import AgentOptions, AgentTLS, parse_kind, run_forever
+    from aggregator.agent.run import AgentOptions, parse_kind, run_forever
+    from aggregator.client import TLS
 
     if not args.cluster:
         raise UsageError("--cluster is required")
@@ -117,9 +131,8 @@ def run(args: argparse.Namespace) -> int:
     check_interpreters(args.customization, load_plugins=True, lua=lua_settings_from(args))
     tls = None
     if args.tls_ca or args.tls_cert:
-        tls = AgentTLS(
-            *(Path(p) if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key))
-        )
+        ca, cert, key = (Path(p) if p else None for p in (args.tls_ca, args.tls_cert, args.tls_key))
+        tls = TLS(ca=ca, cert=cert, key=key)
     options = AgentOptions(
         cluster=args.cluster,
         server=args.server,
@@ -134,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         customizations=args.customization,
         lua=lua_settings_from(args),
         batch_size=args.batch_size,
+        batch_bytes=args.batch_bytes,
     )
     asyncio.run(run_forever(options))
     return 0

@@ -189,6 +189,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add(
         p,
+        "max-connection-age",
+        default=300.0,
+        kind=non_negative_float,
+        help="seconds before a client connection is closed so clients rebalance across "
+        "replicas (0: never)",
+    )
+    add(
+        p,
+        "max-connection-age-grace",
+        default=60.0,
+        kind=non_negative_float,
+        help="seconds calls in flight get to finish when a connection reaches its age",
+    )
+    add(
+        p,
         "max-status-bytes",
         default=256 * 1024,
         kind=positive_int,
@@ -539,6 +554,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         qps=args.qps,
         burst=args.burst,
         max_message_bytes=args.max_message_bytes,
+        max_connection_age_s=args.max_connection_age,
+        max_connection_age_grace_s=args.max_connection_age_grace,
         reflection=args.reflection,
         shutdown_grace_s=args.shutdown_grace,
         tls=tls,

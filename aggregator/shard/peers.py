@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -99,6 +100,11 @@ class Peers:
             metadata=self._metadata(view_id),
             timeout=self._timeout_s,
         )
+
+    def sync_chunks(self, peer: Member, view_id: str) -> Any:
+        """Open a chunked Sync to ``peer``: write its chunks, then await the answer."""
+        # no request iterator: the caller writes the chunks on the returned call
+        return self._stub(peer.address).SyncChunks(metadata=self._metadata(view_id))  # type: ignore[call-arg]
 
     async def get_aggregate(
         self, peer: Member, view_id: str, request: pb.GetAggregateRequest

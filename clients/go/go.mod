@@ -1,4 +1,4 @@
-module statusagg.dev/clients/go
+module github.com/statusagg/statusagg/clients/go
 
 go 1.26.0
 

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 import pytest
 
-from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.client import Limits, Reporter, ReporterMetrics, StatusClient
 from tests.faults.workload import until
 
 NAME = "web"
@@ -73,11 +73,11 @@ class HeldService:
         return pb.ReportResponse(epoch="one", results=[accepted for _ in items])
 
     async def Report(  # noqa: N802
-        self, request: pb.ReportRequest, metadata: Any = ()
+        self, request: pb.ReportRequest, **_: object
     ) -> pb.ReportResponse:
         return await self._call(request.items, replace=False)
 
-    async def Sync(self, request: pb.SyncRequest, metadata: Any = ()) -> pb.ReportResponse:  # noqa: N802
+    async def Sync(self, request: pb.SyncRequest, **_: object) -> pb.ReportResponse:  # noqa: N802
         return await self._call(request.items, replace=True)
 
 
@@ -98,10 +98,10 @@ class Member:
 @contextlib.asynccontextmanager
 async def reporting(service: HeldService, member: Member) -> AsyncIterator[Reporter]:
     reporter = Reporter(
-        service,  # type: ignore[arg-type]
+        StatusClient(service, limits=Limits(attempts=1)),  # type: ignore[arg-type]
         "m",
         member.snapshot,
-        AgentMetrics(),
+        ReporterMetrics(),
         heartbeat_s=3600,
         flush_interval_s=0.001,
         max_backoff_s=0.01,
@@ -145,10 +145,10 @@ async def test_cancelled_as_woken_still_stops() -> None:
     """An agent stopping while a change wakes its reporter up must still stop."""
     service, member = HeldService(), Member(1)
     reporter = Reporter(
-        service,  # type: ignore[arg-type]
+        StatusClient(service, limits=Limits(attempts=1)),  # type: ignore[arg-type]
         "m",
         member.snapshot,
-        AgentMetrics(),
+        ReporterMetrics(),
         heartbeat_s=3600,
     )
     task = asyncio.create_task(reporter.run())

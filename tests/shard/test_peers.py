@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ import pytest
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import AuthSettings
+from aggregator.client import Limits, StatusClient
 from aggregator.devcluster import LocalAPIServer, free_port, sample_deployment
 from aggregator.kube import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
@@ -200,3 +202,31 @@ async def test_forwarded_reads_show_a_member_only_its_own_items(
     assert json.loads(everything.aggregated_status_json)["readyReplicas"] == 2
     assert [i.cluster for i in own.items] == ["west"]
     assert not own.aggregated_status_json
+
+
+async def test_a_chunked_sync_is_split_among_the_replicas(
+    namespace: str, pair: tuple[RunningService, RunningService]
+) -> None:
+    a, b = pair
+    names = [f"app-{i}" for i in range(1200)]
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        client = StatusClient(
+            pb_grpc.StatusAggregatorStub(channel), metadata=EAST, limits=Limits(max_items=100)
+        )
+        answer = await asyncio.wait_for(
+            client.sync("east", [item(namespace, n, 1) for n in names]), 60
+        )
+        assert [r.outcome for r in answer.results] == [pb.ItemResult.OUTCOME_ACCEPTED] * 1200
+        held_a, held_b = ({k.name for k in r.service.store.keys()} for r in (a, b))  # noqa: SIM118
+        assert held_a | held_b == set(names)
+        assert held_a
+        assert held_b
+        assert not held_a & held_b
+
+        # the cluster lost half of them: each replica drops its share of those
+        answer = await asyncio.wait_for(
+            client.sync("east", [item(namespace, n, 1) for n in names[::2]]), 60
+        )
+        assert len(answer.results) == 600
+        held_a, held_b = ({k.name for k in r.service.store.keys()} for r in (a, b))  # noqa: SIM118
+        assert held_a | held_b == set(names[::2])

@@ -20,9 +20,8 @@ from typing import Any
 import grpc
 import pytest
 
-from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
-from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
+from aggregator.client import Reporter, ReporterMetrics, StatusClient
 from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
@@ -137,10 +136,10 @@ async def fleet(
                 grpc.aio.insecure_channel("ipv4:" + ",".join(order))
             )
             reporter = Reporter(
-                pb_grpc.StatusAggregatorStub(channel),
+                StatusClient.over(channel),
                 cluster,
                 lambda c=cluster: fleet.snapshot(c),  # type: ignore[misc]
-                AgentMetrics(),
+                ReporterMetrics(),
                 heartbeat_s=0.5,
                 max_backoff_s=1.0,
             )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
+from aggregator.client import Reporter, ReporterMetrics, StatusClient
 from aggregator.ingest import Limits, Validator
 from aggregator.store import MemberStore, Outcome
 from aggregator.wire import raw_item
@@ -42,7 +42,8 @@ def item(ready: int) -> pb.MemberStatus:
 async def run_once(ready: int, changes: list[int]) -> list[pb.MemberStatus]:
     """One agent process: Sync ``ready``, then report each of ``changes``."""
     stub = RecordingStub()
-    reporter = Reporter(stub, "east", lambda: [item(ready)], AgentMetrics(), heartbeat_s=60)  # type: ignore[arg-type]
+    client = StatusClient(stub)  # type: ignore[arg-type]
+    reporter = Reporter(client, "east", lambda: [item(ready)], ReporterMetrics(), heartbeat_s=60)
     task = asyncio.create_task(reporter.run())
     await reporter.synced.wait()
     for count, value in enumerate(changes, start=2):

@@ -125,7 +125,7 @@ func (x ItemResult_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ItemResult_Outcome.Descriptor instead.
 func (ItemResult_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{4, 0}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{5, 0}
 }
 
 type ResourceRef struct {
@@ -429,6 +429,66 @@ func (x *SyncRequest) GetItems() []*MemberStatus {
 	return nil
 }
 
+type SyncChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"` // required on the first chunk; later chunks leave it empty or repeat it
+	Items         []*MemberStatus        `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	Last          bool                   `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"` // this chunk completes the Sync
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncChunk) Reset() {
+	*x = SyncChunk{}
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncChunk) ProtoMessage() {}
+
+func (x *SyncChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncChunk.ProtoReflect.Descriptor instead.
+func (*SyncChunk) Descriptor() ([]byte, []int) {
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SyncChunk) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *SyncChunk) GetItems() []*MemberStatus {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *SyncChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 type ItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Outcome       ItemResult_Outcome     `protobuf:"varint,1,opt,name=outcome,proto3,enum=statusagg.v1.ItemResult_Outcome" json:"outcome,omitempty"`
@@ -439,7 +499,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[4]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +511,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[4]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +524,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{4}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ItemResult) GetOutcome() ItemResult_Outcome {
@@ -493,7 +553,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[5]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +565,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[5]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +578,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{5}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportResponse) GetEpoch() string {
@@ -544,7 +604,7 @@ type GetAggregateRequest struct {
 
 func (x *GetAggregateRequest) Reset() {
 	*x = GetAggregateRequest{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[6]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +616,7 @@ func (x *GetAggregateRequest) String() string {
 func (*GetAggregateRequest) ProtoMessage() {}
 
 func (x *GetAggregateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[6]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +629,7 @@ func (x *GetAggregateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregateRequest.ProtoReflect.Descriptor instead.
 func (*GetAggregateRequest) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{6}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetAggregateRequest) GetResource() *ResourceRef {
@@ -591,7 +651,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[7]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +663,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[7]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +676,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{7}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WriteResult) GetOutcome() string {
@@ -659,7 +719,7 @@ type GetAggregateResponse struct {
 
 func (x *GetAggregateResponse) Reset() {
 	*x = GetAggregateResponse{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[8]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +731,7 @@ func (x *GetAggregateResponse) String() string {
 func (*GetAggregateResponse) ProtoMessage() {}
 
 func (x *GetAggregateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[8]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +744,7 @@ func (x *GetAggregateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregateResponse.ProtoReflect.Descriptor instead.
 func (*GetAggregateResponse) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{8}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetAggregateResponse) GetEpoch() string {
@@ -723,7 +783,7 @@ type GetAgentConfigRequest struct {
 
 func (x *GetAgentConfigRequest) Reset() {
 	*x = GetAgentConfigRequest{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +795,7 @@ func (x *GetAgentConfigRequest) String() string {
 func (*GetAgentConfigRequest) ProtoMessage() {}
 
 func (x *GetAgentConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +808,7 @@ func (x *GetAgentConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentConfigRequest) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{9}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{10}
 }
 
 type KindRef struct {
@@ -761,7 +821,7 @@ type KindRef struct {
 
 func (x *KindRef) Reset() {
 	*x = KindRef{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +833,7 @@ func (x *KindRef) String() string {
 func (*KindRef) ProtoMessage() {}
 
 func (x *KindRef) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +846,7 @@ func (x *KindRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KindRef.ProtoReflect.Descriptor instead.
 func (*KindRef) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{10}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KindRef) GetApiVersion() string {
@@ -818,7 +878,7 @@ type AgentConfig struct {
 
 func (x *AgentConfig) Reset() {
 	*x = AgentConfig{}
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +890,7 @@ func (x *AgentConfig) String() string {
 func (*AgentConfig) ProtoMessage() {}
 
 func (x *AgentConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +903,7 @@ func (x *AgentConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentConfig.ProtoReflect.Descriptor instead.
 func (*AgentConfig) Descriptor() ([]byte, []int) {
-	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{11}
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AgentConfig) GetRevision() string {
@@ -902,7 +962,11 @@ const file_statusagg_v1_statusagg_proto_rawDesc = "" +
 	"\x05items\x18\x01 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\"Y\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x120\n" +
-	"\x05items\x18\x02 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\"\xc3\x01\n" +
+	"\x05items\x18\x02 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\"k\n" +
+	"\tSyncChunk\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x120\n" +
+	"\x05items\x18\x02 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\"\xc3\x01\n" +
 	"\n" +
 	"ItemResult\x12:\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2 .statusagg.v1.ItemResult.OutcomeR\aoutcome\x12\x16\n" +
@@ -941,12 +1005,14 @@ const file_statusagg_v1_statusagg_proto_rawDesc = "" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n" +
 	"\x10HEALTH_UNHEALTHY\x10\x02\x12\x12\n" +
-	"\x0eHEALTH_UNKNOWN\x10\x032\xc1\x02\n" +
+	"\x0eHEALTH_UNKNOWN\x10\x032\x88\x03\n" +
 	"\x10StatusAggregator\x12C\n" +
 	"\x06Report\x12\x1b.statusagg.v1.ReportRequest\x1a\x1c.statusagg.v1.ReportResponse\x12?\n" +
-	"\x04Sync\x12\x19.statusagg.v1.SyncRequest\x1a\x1c.statusagg.v1.ReportResponse\x12U\n" +
+	"\x04Sync\x12\x19.statusagg.v1.SyncRequest\x1a\x1c.statusagg.v1.ReportResponse\x12E\n" +
+	"\n" +
+	"SyncChunks\x12\x17.statusagg.v1.SyncChunk\x1a\x1c.statusagg.v1.ReportResponse(\x01\x12U\n" +
 	"\fGetAggregate\x12!.statusagg.v1.GetAggregateRequest\x1a\".statusagg.v1.GetAggregateResponse\x12P\n" +
-	"\x0eGetAgentConfig\x12#.statusagg.v1.GetAgentConfigRequest\x1a\x19.statusagg.v1.AgentConfigB2Z0statusagg.dev/clients/go/statusaggv1;statusaggv1b\x06proto3"
+	"\x0eGetAgentConfig\x12#.statusagg.v1.GetAgentConfigRequest\x1a\x19.statusagg.v1.AgentConfigBCZAgithub.com/statusagg/statusagg/clients/go/statusaggv1;statusaggv1b\x06proto3"
 
 var (
 	file_statusagg_v1_statusagg_proto_rawDescOnce sync.Once
@@ -961,7 +1027,7 @@ func file_statusagg_v1_statusagg_proto_rawDescGZIP() []byte {
 }
 
 var file_statusagg_v1_statusagg_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_statusagg_v1_statusagg_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_statusagg_v1_statusagg_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_statusagg_v1_statusagg_proto_goTypes = []any{
 	(Health)(0),                   // 0: statusagg.v1.Health
 	(ItemResult_Outcome)(0),       // 1: statusagg.v1.ItemResult.Outcome
@@ -969,39 +1035,43 @@ var file_statusagg_v1_statusagg_proto_goTypes = []any{
 	(*MemberStatus)(nil),          // 3: statusagg.v1.MemberStatus
 	(*ReportRequest)(nil),         // 4: statusagg.v1.ReportRequest
 	(*SyncRequest)(nil),           // 5: statusagg.v1.SyncRequest
-	(*ItemResult)(nil),            // 6: statusagg.v1.ItemResult
-	(*ReportResponse)(nil),        // 7: statusagg.v1.ReportResponse
-	(*GetAggregateRequest)(nil),   // 8: statusagg.v1.GetAggregateRequest
-	(*WriteResult)(nil),           // 9: statusagg.v1.WriteResult
-	(*GetAggregateResponse)(nil),  // 10: statusagg.v1.GetAggregateResponse
-	(*GetAgentConfigRequest)(nil), // 11: statusagg.v1.GetAgentConfigRequest
-	(*KindRef)(nil),               // 12: statusagg.v1.KindRef
-	(*AgentConfig)(nil),           // 13: statusagg.v1.AgentConfig
+	(*SyncChunk)(nil),             // 6: statusagg.v1.SyncChunk
+	(*ItemResult)(nil),            // 7: statusagg.v1.ItemResult
+	(*ReportResponse)(nil),        // 8: statusagg.v1.ReportResponse
+	(*GetAggregateRequest)(nil),   // 9: statusagg.v1.GetAggregateRequest
+	(*WriteResult)(nil),           // 10: statusagg.v1.WriteResult
+	(*GetAggregateResponse)(nil),  // 11: statusagg.v1.GetAggregateResponse
+	(*GetAgentConfigRequest)(nil), // 12: statusagg.v1.GetAgentConfigRequest
+	(*KindRef)(nil),               // 13: statusagg.v1.KindRef
+	(*AgentConfig)(nil),           // 14: statusagg.v1.AgentConfig
 }
 var file_statusagg_v1_statusagg_proto_depIdxs = []int32{
 	2,  // 0: statusagg.v1.MemberStatus.resource:type_name -> statusagg.v1.ResourceRef
 	0,  // 1: statusagg.v1.MemberStatus.health:type_name -> statusagg.v1.Health
 	3,  // 2: statusagg.v1.ReportRequest.items:type_name -> statusagg.v1.MemberStatus
 	3,  // 3: statusagg.v1.SyncRequest.items:type_name -> statusagg.v1.MemberStatus
-	1,  // 4: statusagg.v1.ItemResult.outcome:type_name -> statusagg.v1.ItemResult.Outcome
-	6,  // 5: statusagg.v1.ReportResponse.results:type_name -> statusagg.v1.ItemResult
-	2,  // 6: statusagg.v1.GetAggregateRequest.resource:type_name -> statusagg.v1.ResourceRef
-	3,  // 7: statusagg.v1.GetAggregateResponse.items:type_name -> statusagg.v1.MemberStatus
-	9,  // 8: statusagg.v1.GetAggregateResponse.last_write:type_name -> statusagg.v1.WriteResult
-	12, // 9: statusagg.v1.AgentConfig.kinds:type_name -> statusagg.v1.KindRef
-	4,  // 10: statusagg.v1.StatusAggregator.Report:input_type -> statusagg.v1.ReportRequest
-	5,  // 11: statusagg.v1.StatusAggregator.Sync:input_type -> statusagg.v1.SyncRequest
-	8,  // 12: statusagg.v1.StatusAggregator.GetAggregate:input_type -> statusagg.v1.GetAggregateRequest
-	11, // 13: statusagg.v1.StatusAggregator.GetAgentConfig:input_type -> statusagg.v1.GetAgentConfigRequest
-	7,  // 14: statusagg.v1.StatusAggregator.Report:output_type -> statusagg.v1.ReportResponse
-	7,  // 15: statusagg.v1.StatusAggregator.Sync:output_type -> statusagg.v1.ReportResponse
-	10, // 16: statusagg.v1.StatusAggregator.GetAggregate:output_type -> statusagg.v1.GetAggregateResponse
-	13, // 17: statusagg.v1.StatusAggregator.GetAgentConfig:output_type -> statusagg.v1.AgentConfig
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 4: statusagg.v1.SyncChunk.items:type_name -> statusagg.v1.MemberStatus
+	1,  // 5: statusagg.v1.ItemResult.outcome:type_name -> statusagg.v1.ItemResult.Outcome
+	7,  // 6: statusagg.v1.ReportResponse.results:type_name -> statusagg.v1.ItemResult
+	2,  // 7: statusagg.v1.GetAggregateRequest.resource:type_name -> statusagg.v1.ResourceRef
+	3,  // 8: statusagg.v1.GetAggregateResponse.items:type_name -> statusagg.v1.MemberStatus
+	10, // 9: statusagg.v1.GetAggregateResponse.last_write:type_name -> statusagg.v1.WriteResult
+	13, // 10: statusagg.v1.AgentConfig.kinds:type_name -> statusagg.v1.KindRef
+	4,  // 11: statusagg.v1.StatusAggregator.Report:input_type -> statusagg.v1.ReportRequest
+	5,  // 12: statusagg.v1.StatusAggregator.Sync:input_type -> statusagg.v1.SyncRequest
+	6,  // 13: statusagg.v1.StatusAggregator.SyncChunks:input_type -> statusagg.v1.SyncChunk
+	9,  // 14: statusagg.v1.StatusAggregator.GetAggregate:input_type -> statusagg.v1.GetAggregateRequest
+	12, // 15: statusagg.v1.StatusAggregator.GetAgentConfig:input_type -> statusagg.v1.GetAgentConfigRequest
+	8,  // 16: statusagg.v1.StatusAggregator.Report:output_type -> statusagg.v1.ReportResponse
+	8,  // 17: statusagg.v1.StatusAggregator.Sync:output_type -> statusagg.v1.ReportResponse
+	8,  // 18: statusagg.v1.StatusAggregator.SyncChunks:output_type -> statusagg.v1.ReportResponse
+	11, // 19: statusagg.v1.StatusAggregator.GetAggregate:output_type -> statusagg.v1.GetAggregateResponse
+	14, // 20: statusagg.v1.StatusAggregator.GetAgentConfig:output_type -> statusagg.v1.AgentConfig
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_statusagg_v1_statusagg_proto_init() }
@@ -1016,7 +1086,7 @@ func file_statusagg_v1_statusagg_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_statusagg_v1_statusagg_proto_rawDesc), len(file_statusagg_v1_statusagg_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	StatusAggregator_Report_FullMethodName         = "/statusagg.v1.StatusAggregator/Report"
 	StatusAggregator_Sync_FullMethodName           = "/statusagg.v1.StatusAggregator/Sync"
+	StatusAggregator_SyncChunks_FullMethodName     = "/statusagg.v1.StatusAggregator/SyncChunks"
 	StatusAggregator_GetAggregate_FullMethodName   = "/statusagg.v1.StatusAggregator/GetAggregate"
 	StatusAggregator_GetAgentConfig_FullMethodName = "/statusagg.v1.StatusAggregator/GetAgentConfig"
 )
@@ -38,6 +39,12 @@ type StatusAggregatorClient interface {
 	// Replace everything the service holds for one cluster: items of that cluster missing from
 	// the request are removed. Agents call it at start and whenever the epoch changes.
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*ReportResponse, error)
+	// Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+	// `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+	// breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+	// same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+	// per item of every chunk, in order.
+	SyncChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SyncChunk, ReportResponse], error)
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(ctx context.Context, in *GetAggregateRequest, opts ...grpc.CallOption) (*GetAggregateResponse, error)
 	// The kinds agents watch besides their own list and the customizations they reflect and
@@ -73,6 +80,19 @@ func (c *statusAggregatorClient) Sync(ctx context.Context, in *SyncRequest, opts
 	return out, nil
 }
 
+func (c *statusAggregatorClient) SyncChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SyncChunk, ReportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StatusAggregator_ServiceDesc.Streams[0], StatusAggregator_SyncChunks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SyncChunk, ReportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatusAggregator_SyncChunksClient = grpc.ClientStreamingClient[SyncChunk, ReportResponse]
+
 func (c *statusAggregatorClient) GetAggregate(ctx context.Context, in *GetAggregateRequest, opts ...grpc.CallOption) (*GetAggregateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetAggregateResponse)
@@ -103,6 +123,12 @@ type StatusAggregatorServer interface {
 	// Replace everything the service holds for one cluster: items of that cluster missing from
 	// the request are removed. Agents call it at start and whenever the epoch changes.
 	Sync(context.Context, *SyncRequest) (*ReportResponse, error)
+	// Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+	// `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+	// breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+	// same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+	// per item of every chunk, in order.
+	SyncChunks(grpc.ClientStreamingServer[SyncChunk, ReportResponse]) error
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(context.Context, *GetAggregateRequest) (*GetAggregateResponse, error)
 	// The kinds agents watch besides their own list and the customizations they reflect and
@@ -123,6 +149,9 @@ func (UnimplementedStatusAggregatorServer) Report(context.Context, *ReportReques
 }
 func (UnimplementedStatusAggregatorServer) Sync(context.Context, *SyncRequest) (*ReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
+}
+func (UnimplementedStatusAggregatorServer) SyncChunks(grpc.ClientStreamingServer[SyncChunk, ReportResponse]) error {
+	return status.Error(codes.Unimplemented, "method SyncChunks not implemented")
 }
 func (UnimplementedStatusAggregatorServer) GetAggregate(context.Context, *GetAggregateRequest) (*GetAggregateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAggregate not implemented")
@@ -187,6 +216,13 @@ func _StatusAggregator_Sync_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StatusAggregator_SyncChunks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(StatusAggregatorServer).SyncChunks(&grpc.GenericServerStream[SyncChunk, ReportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatusAggregator_SyncChunksServer = grpc.ClientStreamingServer[SyncChunk, ReportResponse]
+
 func _StatusAggregator_GetAggregate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetAggregateRequest)
 	if err := dec(in); err != nil {
@@ -247,6 +283,12 @@ var StatusAggregator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _StatusAggregator_GetAgentConfig_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SyncChunks",
+			Handler:       _StatusAggregator_SyncChunks_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "statusagg/v1/statusagg.proto",
 }

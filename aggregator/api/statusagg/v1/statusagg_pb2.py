@@ -24,16 +24,16 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aggregator/api/statusagg/v1/statusagg.proto\x12\x0cstatusagg.v1\"^\n\x0bResourceRef\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\"\xf0\x02\n\x0cMemberStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12+\n\x08resource\x18\x02 \x01(\x0b\x32\x19.statusagg.v1.ResourceRef\x12\x13\n\x0bstatus_json\x18\x03 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x04 \x01(\x08\x12\x17\n\x0f\x61pplied_message\x18\x05 \x01(\t\x12$\n\x06health\x18\x06 \x01(\x0e\x32\x14.statusagg.v1.Health\x12\x17\n\ngeneration\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13observed_generation\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12 \n\x13template_generation\x18\t \x01(\x03H\x02\x88\x01\x01\x12\x10\n\x08sequence\x18\n \x01(\x04\x12\x0f\n\x07removed\x18\x0b \x01(\x08\x42\r\n\x0b_generationB\x16\n\x14_observed_generationB\x16\n\x14_template_generation\":\n\rReportRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\"I\n\x0bSyncRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12)\n\x05items\x18\x02 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\"\xb2\x01\n\nItemResult\x12\x31\n\x07outcome\x18\x01 \x01(\x0e\x32 .statusagg.v1.ItemResult.Outcome\x12\x0e\n\x06reason\x18\x02 \x01(\t\"a\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ACCEPTED\x10\x01\x12\x11\n\rOUTCOME_STALE\x10\x02\x12\x14\n\x10OUTCOME_REJECTED\x10\x03\"J\n\x0eReportResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.statusagg.v1.ItemResult\"B\n\x13GetAggregateRequest\x12+\n\x08resource\x18\x01 \x01(\x0b\x32\x19.statusagg.v1.ResourceRef\"Z\n\x0bWriteResult\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x10resource_version\x18\x03 \x01(\t\x12\x0f\n\x07unix_ms\x18\x04 \x01(\x03\"\x9f\x01\n\x14GetAggregateResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12)\n\x05items\x18\x02 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\x12\x1e\n\x16\x61ggregated_status_json\x18\x03 \x01(\x0c\x12-\n\nlast_write\x18\x04 \x01(\x0b\x32\x19.statusagg.v1.WriteResult\"\x17\n\x15GetAgentConfigRequest\",\n\x07KindRef\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"b\n\x0b\x41gentConfig\x12\x10\n\x08revision\x18\x01 \x01(\t\x12$\n\x05kinds\x18\x02 \x03(\x0b\x32\x15.statusagg.v1.KindRef\x12\x1b\n\x13\x63ustomizations_json\x18\x03 \x03(\x0c*^\n\x06Health\x12\x16\n\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n\x10HEALTH_UNHEALTHY\x10\x02\x12\x12\n\x0eHEALTH_UNKNOWN\x10\x03\x32\xc1\x02\n\x10StatusAggregator\x12\x43\n\x06Report\x12\x1b.statusagg.v1.ReportRequest\x1a\x1c.statusagg.v1.ReportResponse\x12?\n\x04Sync\x12\x19.statusagg.v1.SyncRequest\x1a\x1c.statusagg.v1.ReportResponse\x12U\n\x0cGetAggregate\x12!.statusagg.v1.GetAggregateRequest\x1a\".statusagg.v1.GetAggregateResponse\x12P\n\x0eGetAgentConfig\x12#.statusagg.v1.GetAgentConfigRequest\x1a\x19.statusagg.v1.AgentConfigB2Z0statusagg.dev/clients/go/statusaggv1;statusaggv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aggregator/api/statusagg/v1/statusagg.proto\x12\x0cstatusagg.v1\"^\n\x0bResourceRef\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\"\xf0\x02\n\x0cMemberStatus\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12+\n\x08resource\x18\x02 \x01(\x0b\x32\x19.statusagg.v1.ResourceRef\x12\x13\n\x0bstatus_json\x18\x03 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x04 \x01(\x08\x12\x17\n\x0f\x61pplied_message\x18\x05 \x01(\t\x12$\n\x06health\x18\x06 \x01(\x0e\x32\x14.statusagg.v1.Health\x12\x17\n\ngeneration\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13observed_generation\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12 \n\x13template_generation\x18\t \x01(\x03H\x02\x88\x01\x01\x12\x10\n\x08sequence\x18\n \x01(\x04\x12\x0f\n\x07removed\x18\x0b \x01(\x08\x42\r\n\x0b_generationB\x16\n\x14_observed_generationB\x16\n\x14_template_generation\":\n\rReportRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\"I\n\x0bSyncRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12)\n\x05items\x18\x02 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\"U\n\tSyncChunk\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12)\n\x05items\x18\x02 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\x12\x0c\n\x04last\x18\x03 \x01(\x08\"\xb2\x01\n\nItemResult\x12\x31\n\x07outcome\x18\x01 \x01(\x0e\x32 .statusagg.v1.ItemResult.Outcome\x12\x0e\n\x06reason\x18\x02 \x01(\t\"a\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ACCEPTED\x10\x01\x12\x11\n\rOUTCOME_STALE\x10\x02\x12\x14\n\x10OUTCOME_REJECTED\x10\x03\"J\n\x0eReportResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.statusagg.v1.ItemResult\"B\n\x13GetAggregateRequest\x12+\n\x08resource\x18\x01 \x01(\x0b\x32\x19.statusagg.v1.ResourceRef\"Z\n\x0bWriteResult\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x18\n\x10resource_version\x18\x03 \x01(\t\x12\x0f\n\x07unix_ms\x18\x04 \x01(\x03\"\x9f\x01\n\x14GetAggregateResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12)\n\x05items\x18\x02 \x03(\x0b\x32\x1a.statusagg.v1.MemberStatus\x12\x1e\n\x16\x61ggregated_status_json\x18\x03 \x01(\x0c\x12-\n\nlast_write\x18\x04 \x01(\x0b\x32\x19.statusagg.v1.WriteResult\"\x17\n\x15GetAgentConfigRequest\",\n\x07KindRef\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"b\n\x0b\x41gentConfig\x12\x10\n\x08revision\x18\x01 \x01(\t\x12$\n\x05kinds\x18\x02 \x03(\x0b\x32\x15.statusagg.v1.KindRef\x12\x1b\n\x13\x63ustomizations_json\x18\x03 \x03(\x0c*^\n\x06Health\x12\x16\n\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n\x10HEALTH_UNHEALTHY\x10\x02\x12\x12\n\x0eHEALTH_UNKNOWN\x10\x03\x32\x88\x03\n\x10StatusAggregator\x12\x43\n\x06Report\x12\x1b.statusagg.v1.ReportRequest\x1a\x1c.statusagg.v1.ReportResponse\x12?\n\x04Sync\x12\x19.statusagg.v1.SyncRequest\x1a\x1c.statusagg.v1.ReportResponse\x12\x45\n\nSyncChunks\x12\x17.statusagg.v1.SyncChunk\x1a\x1c.statusagg.v1.ReportResponse(\x01\x12U\n\x0cGetAggregate\x12!.statusagg.v1.GetAggregateRequest\x1a\".statusagg.v1.GetAggregateResponse\x12P\n\x0eGetAgentConfig\x12#.statusagg.v1.GetAgentConfigRequest\x1a\x19.statusagg.v1.AgentConfigBCZAgithub.com/statusagg/statusagg/clients/go/statusaggv1;statusaggv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aggregator.api.statusagg.v1.statusagg_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z0statusagg.dev/clients/go/statusaggv1;statusaggv1'
-  _globals['_HEALTH']._serialized_start=1413
-  _globals['_HEALTH']._serialized_end=1507
+  _globals['DESCRIPTOR']._serialized_options = b'ZAgithub.com/statusagg/statusagg/clients/go/statusaggv1;statusaggv1'
+  _globals['_HEALTH']._serialized_start=1500
+  _globals['_HEALTH']._serialized_end=1594
   _globals['_RESOURCEREF']._serialized_start=61
   _globals['_RESOURCEREF']._serialized_end=155
   _globals['_MEMBERSTATUS']._serialized_start=158
@@ -42,24 +42,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTREQUEST']._serialized_end=586
   _globals['_SYNCREQUEST']._serialized_start=588
   _globals['_SYNCREQUEST']._serialized_end=661
-  _globals['_ITEMRESULT']._serialized_start=664
-  _globals['_ITEMRESULT']._serialized_end=842
-  _globals['_ITEMRESULT_OUTCOME']._serialized_start=745
-  _globals['_ITEMRESULT_OUTCOME']._serialized_end=842
-  _globals['_REPORTRESPONSE']._serialized_start=844
-  _globals['_REPORTRESPONSE']._serialized_end=918
-  _globals['_GETAGGREGATEREQUEST']._serialized_start=920
-  _globals['_GETAGGREGATEREQUEST']._serialized_end=986
-  _globals['_WRITERESULT']._serialized_start=988
-  _globals['_WRITERESULT']._serialized_end=1078
-  _globals['_GETAGGREGATERESPONSE']._serialized_start=1081
-  _globals['_GETAGGREGATERESPONSE']._serialized_end=1240
-  _globals['_GETAGENTCONFIGREQUEST']._serialized_start=1242
-  _globals['_GETAGENTCONFIGREQUEST']._serialized_end=1265
-  _globals['_KINDREF']._serialized_start=1267
-  _globals['_KINDREF']._serialized_end=1311
-  _globals['_AGENTCONFIG']._serialized_start=1313
-  _globals['_AGENTCONFIG']._serialized_end=1411
-  _globals['_STATUSAGGREGATOR']._serialized_start=1510
-  _globals['_STATUSAGGREGATOR']._serialized_end=1831
+  _globals['_SYNCCHUNK']._serialized_start=663
+  _globals['_SYNCCHUNK']._serialized_end=748
+  _globals['_ITEMRESULT']._serialized_start=751
+  _globals['_ITEMRESULT']._serialized_end=929
+  _globals['_ITEMRESULT_OUTCOME']._serialized_start=832
+  _globals['_ITEMRESULT_OUTCOME']._serialized_end=929
+  _globals['_REPORTRESPONSE']._serialized_start=931
+  _globals['_REPORTRESPONSE']._serialized_end=1005
+  _globals['_GETAGGREGATEREQUEST']._serialized_start=1007
+  _globals['_GETAGGREGATEREQUEST']._serialized_end=1073
+  _globals['_WRITERESULT']._serialized_start=1075
+  _globals['_WRITERESULT']._serialized_end=1165
+  _globals['_GETAGGREGATERESPONSE']._serialized_start=1168
+  _globals['_GETAGGREGATERESPONSE']._serialized_end=1327
+  _globals['_GETAGENTCONFIGREQUEST']._serialized_start=1329
+  _globals['_GETAGENTCONFIGREQUEST']._serialized_end=1352
+  _globals['_KINDREF']._serialized_start=1354
+  _globals['_KINDREF']._serialized_end=1398
+  _globals['_AGENTCONFIG']._serialized_start=1400
+  _globals['_AGENTCONFIG']._serialized_end=1498
+  _globals['_STATUSAGGREGATOR']._serialized_start=1597
+  _globals['_STATUSAGGREGATOR']._serialized_end=1989
 # @@protoc_insertion_point(module_scope)

@@ -188,6 +188,34 @@ class SyncRequest(_message.Message):
 Global___SyncRequest: _TypeAlias = SyncRequest  # noqa: Y015
 
 @_typing.final
+class SyncChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    cluster: _builtins.str
+    """required on the first chunk; later chunks leave it empty or repeat it"""
+    last: _builtins.bool
+    """this chunk completes the Sync"""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___MemberStatus]: ...
+    def __init__(
+        self,
+        *,
+        cluster: _builtins.str = ...,
+        items: _abc.Iterable[Global___MemberStatus] | None = ...,
+        last: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "items", b"items", "last", b"last"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncChunk: _TypeAlias = SyncChunk  # noqa: Y015
+
+@_typing.final
 class ItemResult(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -44,6 +44,11 @@ class StatusAggregatorStub:
                 request_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncRequest.SerializeToString,
                 response_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.SyncChunks = channel.stream_unary(
+                '/statusagg.v1.StatusAggregator/SyncChunks',
+                request_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncChunk.SerializeToString,
+                response_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.FromString,
+                _registered_method=True)
         self.GetAggregate = channel.unary_unary(
                 '/statusagg.v1.StatusAggregator/GetAggregate',
                 request_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateRequest.SerializeToString,
@@ -75,6 +80,17 @@ class StatusAggregatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncChunks(self, request_iterator, context):
+        """Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+        `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+        breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+        same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+        per item of every chunk, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAggregate(self, request, context):
         """What the service holds for one resource: member items, last aggregate, last write.
         """
@@ -101,6 +117,11 @@ def add_StatusAggregatorServicer_to_server(servicer, server):
             'Sync': grpc.unary_unary_rpc_method_handler(
                     servicer.Sync,
                     request_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncRequest.FromString,
+                    response_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.SerializeToString,
+            ),
+            'SyncChunks': grpc.stream_unary_rpc_method_handler(
+                    servicer.SyncChunks,
+                    request_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncChunk.FromString,
                     response_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.SerializeToString,
             ),
             'GetAggregate': grpc.unary_unary_rpc_method_handler(
@@ -167,6 +188,33 @@ class StatusAggregator:
             target,
             '/statusagg.v1.StatusAggregator/Sync',
             aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncRequest.SerializeToString,
+            aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncChunks(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/statusagg.v1.StatusAggregator/SyncChunks',
+            aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.SyncChunk.SerializeToString,
             aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.ReportResponse.FromString,
             options,
             channel_credentials,

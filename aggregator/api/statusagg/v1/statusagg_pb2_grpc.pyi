@@ -41,6 +41,13 @@ class StatusAggregatorStub:
     """Replace everything the service holds for one cluster: items of that cluster missing from
     the request are removed. Agents call it at start and whenever the epoch changes.
     """
+    SyncChunks: _grpc.StreamUnaryMultiCallable[_statusagg_pb2.SyncChunk, _statusagg_pb2.ReportResponse]
+    """Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+    `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+    breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+    same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+    per item of every chunk, in order.
+    """
     GetAggregate: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]
     """What the service holds for one resource: member items, last aggregate, last write."""
     GetAgentConfig: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAgentConfigRequest, _statusagg_pb2.AgentConfig]
@@ -58,6 +65,13 @@ class StatusAggregatorAsyncStub(StatusAggregatorStub):
     Sync: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.SyncRequest, _statusagg_pb2.ReportResponse]  # type: ignore[assignment]
     """Replace everything the service holds for one cluster: items of that cluster missing from
     the request are removed. Agents call it at start and whenever the epoch changes.
+    """
+    SyncChunks: _aio.StreamUnaryMultiCallable[_statusagg_pb2.SyncChunk, _statusagg_pb2.ReportResponse]  # type: ignore[assignment]
+    """Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+    `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+    breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+    same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+    per item of every chunk, in order.
     """
     GetAggregate: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]  # type: ignore[assignment]
     """What the service holds for one resource: member items, last aggregate, last write."""
@@ -85,6 +99,19 @@ class StatusAggregatorServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_statusagg_pb2.ReportResponse, _abc.Awaitable[_statusagg_pb2.ReportResponse]]:
         """Replace everything the service holds for one cluster: items of that cluster missing from
         the request are removed. Agents call it at start and whenever the epoch changes.
+        """
+
+    @_abc_1.abstractmethod
+    def SyncChunks(
+        self,
+        request_iterator: _MaybeAsyncIterator[_statusagg_pb2.SyncChunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_statusagg_pb2.ReportResponse, _abc.Awaitable[_statusagg_pb2.ReportResponse]]:
+        """Sync for a cluster larger than one message: the first chunk names the cluster, the last sets
+        `last`. Nothing is applied or removed before the last chunk arrives: a stream that ends or
+        breaks without it changes nothing (FAILED_PRECONDITION or CANCELLED), and a newer Sync of the
+        same cluster supersedes it (the older stream fails with ABORTED). The answer has one result
+        per item of every chunk, in order.
         """
 
     @_abc_1.abstractmethod

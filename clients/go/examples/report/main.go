@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	pb "statusagg.dev/clients/go/statusaggv1"
+	pb "github.com/statusagg/statusagg/clients/go/statusaggv1"
 )
 
 type options struct {
