@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aggregator.kube.client import Conflict, KubeClient, NotFound, Obj
@@ -99,6 +99,9 @@ class Membership:
         self.settings = settings
         self._clusters = clusters
         self.me = Member(settings.replica_id, settings.address, epoch)
+        self._epoch = epoch
+        self._lapses = 0
+        self._was_member = False
         self.view = View.of(())
         self._client = client
         self._on_change = on_change
@@ -251,7 +254,11 @@ class Membership:
                 members.append(member)
         for key in [k for k in self._observed if k not in present]:
             del self._observed[key]
-        if self.is_member():
+        member = self.is_member()
+        if self._was_member and not member and not self._leaving:
+            self._rejoin_as_new_member()
+        self._was_member = member
+        if member:
             members.append(self.me)
         view = View.of(members)
         if view.id == self.view.id:
@@ -266,6 +273,18 @@ class Membership:
             self._metrics.shard_members.set(len(view.members))
             self._metrics.shard_view_changes.inc()
         self._on_change(view)
+
+    def _rejoin_as_new_member(self) -> None:
+        """Our Lease lapsed and we dropped everything we held: come back under a new member
+        epoch, so the view we rejoin differs from every view before (agents see a new epoch
+        and resync) even when the same replicas are live again."""
+        self._lapses += 1
+        self.me = replace(self.me, epoch=f"{self._epoch}.{self._lapses}")
+        log.warning(
+            "Lease %s lapsed: rejoining as member epoch %s (agents resync)",
+            self._name,
+            self.me.epoch,
+        )
 
 
 def _holder(lease: Obj) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 from pathlib import Path
@@ -154,7 +153,7 @@ def test_missing_go_toolchain_is_a_clear_error(
         devcluster.build()
 
 
-def test_build_failure_shows_the_go_error(tmp_path: Path) -> None:
+def test_build_failure_shows_the_go_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("go") is None:
         pytest.skip("needs a Go toolchain")
     module = tmp_path / "broken"
@@ -162,6 +161,6 @@ def test_build_failure_shows_the_go_error(tmp_path: Path) -> None:
     (module / "go.mod").write_text("module broken\n\ngo 1.22\n")
     (module / "go.sum").write_text("")
     (module / "main.go").write_text("package main\n\nfunc main() { undefinedCall() }\n")
-    os.environ.setdefault("STATUSAGG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STATUSAGG_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(DevClusterError, match="undefined: undefinedCall"):
         devcluster.build(module, quiet=True)

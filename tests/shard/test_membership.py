@@ -114,3 +114,28 @@ async def _tick() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_replica_whose_lease_lapsed_rejoins_under_a_new_view(
+    kube: KubeClient, namespace: str, group: Callable[[str], Membership]
+) -> None:
+    survivor, stalled = group("r-1"), group("r-2")
+    await survivor.start()
+    await stalled.start()
+    await eventually(lambda: _true(ids(survivor.view) == ids(stalled.view) == ["r-1", "r-2"]))
+    before, first_epoch = survivor.view.id, stalled.me.epoch
+    assert stalled.view.id == before
+    for task in stalled._tasks:  # renewals stop for a while, as under a long stall
+        task.cancel()
+    await eventually(lambda: _true(not stalled.is_member() and ids(survivor.view) == ["r-1"]))
+    await eventually(lambda: _true(stalled.me.epoch != first_epoch))
+    stalled._tasks = [
+        asyncio.create_task(stalled._renew_loop()),
+        asyncio.create_task(stalled._expiry_loop()),
+    ]
+    await eventually(lambda: _true(ids(survivor.view) == ids(stalled.view) == ["r-1", "r-2"]))
+    assert survivor.view.id == stalled.view.id
+    assert survivor.view.id != before, "the same replicas, but a view agents have not seen"
+    lease = await kube.get(LEASES, namespace, lease_name(stalled.settings.group, "r-2"))
+    assert lease["metadata"]["annotations"]["statusagg.io/epoch"] == stalled.me.epoch
+    assert lease["spec"]["leaseTransitions"] == 1
