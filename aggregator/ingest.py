@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from aggregator.model import Health, MemberItem, ResourceKey
 
@@ -20,6 +23,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # a \uXXXX escape of a surrogate: only then can a decoded string hold an unpaired one
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# 19 digits in a row: possibly an integer past 64 bits, which orjson reads as a float
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 # what one JSON value costs in memory beyond its bytes (a small Python object), for quotas
 VALUE_COST = 64
 
@@ -34,7 +39,7 @@ class Rejected(ValueError):
         self.limit = limit
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawItem:
     """A reported item before validation (the transport's fields, decoded to Python)."""
 
@@ -112,6 +117,49 @@ class ParsedStatus:
     size: int  # bytes charged to the cluster's quota: the JSON plus VALUE_COST per value
 
 
+def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
+    """Count values (``counts[0]``) and object members (``counts[1]``); check depth and ints."""
+    counts[0] += 1
+    if depth > max_depth:
+        raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
+    if type(value) is dict:
+        counts[1] += len(value)
+        for child in value.values():
+            _walk(child, depth + 1, max_depth, counts)
+    elif type(value) is list:
+        for child in value:
+            _walk(child, depth + 1, max_depth, counts)
+    elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+        raise Rejected("status_json holds an integer beyond 64 bits")
+
+
+def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
+    """Decode with orjson when it provably agrees with the strict decoder; None when unsure.
+
+    orjson already refuses invalid UTF-8, unpaired surrogates, NaN and infinities. It keeps the
+    last of duplicate keys (detected here: fewer members decoded than ``:`` outside strings) and
+    reads integers past 64 bits as floats (19-digit runs go to the strict decoder)."""
+    if _LONG_DIGITS.search(raw):
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return None
+    counts = [0, 0]
+    # brackets bound the depth (those inside strings too): most statuses need no depth check
+    shallow = raw.count(b"{") + raw.count(b"[") <= limits.max_status_depth
+    try:
+        _walk(value, 0, sys.maxsize if shallow else limits.max_status_depth, counts)
+    except RecursionError:
+        return None
+    values, members = counts
+    if members != raw.count(b":") and members != _STRING.sub(b'""', raw).count(b":"):
+        return None
+    return ParsedStatus(value, len(raw) + VALUE_COST * values)
+
+
 def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
     """Decode a status payload: empty means no status; anything but a JSON object is rejected.
 
@@ -138,6 +186,9 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
                 f"{limits.max_status_values} limit",
                 "status_values",
             )
+    fast = _fast_parse(raw, limits)
+    if fast is not None:
+        return fast
     try:
         value = json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
@@ -177,7 +228,7 @@ class Validator:
     """Turns raw items into member items, or raises Rejected."""
 
     def __init__(self, supports_kind: Callable[[str, str], bool], limits: Limits) -> None:
-        self._supports_kind = supports_kind
+        self.supports_kind = supports_kind
         self.limits = limits
 
     def validate(self, raw: RawItem) -> MemberItem:
@@ -189,7 +240,7 @@ class Validator:
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
         if raw.namespace:
             _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
-        if not self._supports_kind(raw.api_version, raw.kind):
+        if not self.supports_kind(raw.api_version, raw.kind):
             raise Rejected(f"no status aggregation interpreter for {raw.kind}.{raw.api_version}")
         for what, value in (
             ("generation", raw.generation),
@@ -213,9 +264,9 @@ class Validator:
         )
         applied_message = raw.applied_message[: self.limits.max_applied_message]
         return MemberItem(
-            cluster=raw.cluster,
-            key=ResourceKey(raw.api_version, raw.kind, raw.namespace, raw.name),
-            status=status.value if status is not None else None,
+            cluster=sys.intern(raw.cluster),
+            key=resource_key(raw),
+            status_json=raw.status_json if status is not None else None,
             applied=raw.applied,
             applied_message=applied_message,
             health=health,
@@ -228,3 +279,26 @@ class Validator:
             received_at=time.monotonic(),
             size=(status.size if status is not None else 0) + len(applied_message) + VALUE_COST,
         )
+
+
+def resource_key(raw: RawItem) -> ResourceKey:
+    """The key ``raw`` reports on, its type and namespace names shared with other keys."""
+    return ResourceKey(
+        sys.intern(raw.api_version), sys.intern(raw.kind), sys.intern(raw.namespace), raw.name
+    )
+
+
+def repeats(raw: RawItem, held: MemberItem) -> bool:
+    """Whether ``raw`` says byte for byte what the valid ``held`` says (sequence aside), so it
+    needs no validation: the same bytes of the same resource and cluster validate the same."""
+    return (
+        raw.status_json == (held.status_json or b"")
+        and not raw.removed
+        and raw.applied == held.applied
+        and raw.health == held.health.value
+        and raw.generation == held.generation
+        and raw.observed_generation == held.observed_generation
+        and raw.template_generation == held.template_generation
+        and raw.applied_message == held.applied_message
+        and raw.uid == held.uid
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.ingest import RawItem
 from aggregator.model import Health, MemberItem
@@ -63,7 +61,7 @@ def member_status(item: MemberItem) -> pb.MemberStatus:
             name=key.name,
             uid=item.uid,
         ),
-        status_json=json.dumps(item.status).encode() if item.status is not None else b"",
+        status_json=item.status_json or b"",
         applied=item.applied,
         applied_message=item.applied_message,
         health=_HEALTH_TO_PB[item.health],

@@ -1,0 +1,99 @@
+"""A micro-benchmark of the ingest hot path: one service in this process, one local API server.
+
+``python -m aggregator.bench.hotpath [--items N] [--repeat R]`` prints, per repetition, the rate
+of unchanged reports (answered), the rate of changed reports up to the end of the queue drain
+(no templates, so nothing is written), and the RSS per stored item. Run it under a sampling
+profiler (``py-spy record -- python -m aggregator.bench.hotpath``) to see where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import time
+from pathlib import Path
+
+import grpc
+
+from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
+from aggregator.bench.scenarios import Report
+from aggregator.bench.strategies.base import wait_idle
+from aggregator.bench.strategies.statusagg import MAX_MESSAGE_BYTES, REPORT_METHOD, report_payloads
+from aggregator.serve import ServeOptions, running
+
+
+async def _measure(kubeconfig: Path, items: int, repeat: int) -> list[dict[str, float]]:
+    resources = items // CLUSTERS
+
+    def payloads(version: int, sequence: int) -> list[bytes]:
+        batches = [[Report(r, c, version) for r in range(resources)] for c in range(CLUSTERS)]
+        return report_payloads(NAMESPACE, batches, sequence)
+
+    options = ServeOptions(
+        kubeconfig=kubeconfig,
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        load_plugins=False,
+        qps=0,
+        reflection=False,
+        max_message_bytes=MAX_MESSAGE_BYTES,
+    )
+    results: list[dict[str, float]] = []
+    async with (
+        running(options) as svc,
+        grpc.aio.insecure_channel(
+            svc.address, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        ) as channel,
+    ):
+        call = channel.unary_unary(REPORT_METHOD, None, None)
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def send_one(payload: bytes) -> None:
+            async with gate:
+                await call(payload)
+
+        async def send(batch: list[bytes], drain: bool) -> float:
+            started = time.monotonic()
+            await asyncio.gather(*(send_one(p) for p in batch))
+            if drain:
+                await wait_idle(svc.service.queue)
+            return (resources * CLUSTERS) / (time.monotonic() - started)
+
+        await svc.service.caches.resolve("apps/v1", "Deployment")
+        gc.collect()
+        rss_before = _rss_bytes()
+        await send(payloads(1, 1), drain=True)
+        gc.collect()
+        rss_per_item = (_rss_bytes() - rss_before) / max(1, len(svc.service.store))
+        sequence = 2
+        for round_ in range(repeat):
+            version = round_ + 2
+            unchanged = payloads(version - 1, sequence)
+            changed = payloads(version, sequence + 1)
+            sequence += 2
+            results.append(
+                {
+                    "unchanged_per_s": round(await send(unchanged, drain=False)),
+                    "changed_to_drain_per_s": round(await send(changed, drain=True)),
+                    "rss_bytes_per_item": round(rss_per_item),
+                }
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from aggregator.devcluster import LocalAPIServer
+
+    with LocalAPIServer() as server:
+        for row in asyncio.run(_measure(server.kubeconfig, args.items, args.repeat)):
+            print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
