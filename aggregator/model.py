@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from aggregator.normalize import same_json
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ResourceKey:
-    """One resource template in the control plane."""
+class ResourceKey(NamedTuple):
+    """One resource template in the control plane (a tuple: hashed and compared in C)."""
 
     api_version: str
     kind: str
