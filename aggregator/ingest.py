@@ -7,9 +7,9 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -224,22 +224,46 @@ def _check_generation(what: str, value: int | None) -> None:
         raise Rejected(f"{what} must be between 0 and 2^63-1, got {value}")
 
 
+# how many valid names of each sort a validator remembers (an agent may send many new ones)
+KNOWN_NAMES = 65_536
+
+_T = TypeVar("_T", bound=Hashable)
+
+
+def _remember(known: dict[_T, _T], value: _T) -> _T:
+    if len(known) < KNOWN_NAMES:
+        known[value] = value
+    return value
+
+
 class Validator:
     """Turns raw items into member items, or raises Rejected."""
 
     def __init__(self, supports_kind: Callable[[str, str], bool], limits: Limits) -> None:
         self.supports_kind = supports_kind
         self.limits = limits
+        # names already found valid, each kept once and shared by every item that uses it
+        self._clusters: dict[str, str] = {}
+        self._types: dict[tuple[str, str], tuple[str, str]] = {}
+        self._namespaces: dict[str, str] = {"": ""}
 
     def validate(self, raw: RawItem) -> MemberItem:
-        _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
-        if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
-            raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
-        if not _KIND.fullmatch(raw.kind):
-            raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
+        cluster = self._clusters.get(raw.cluster)
+        if cluster is None:
+            _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
+            cluster = _remember(self._clusters, raw.cluster)
+        type_key = self._types.get((raw.api_version, raw.kind))
+        if type_key is None:
+            if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
+                raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
+            if not _KIND.fullmatch(raw.kind):
+                raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
+            type_key = _remember(self._types, (raw.api_version, raw.kind))
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
-        if raw.namespace:
+        namespace = self._namespaces.get(raw.namespace)
+        if namespace is None:
             _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
+            namespace = _remember(self._namespaces, raw.namespace)
         if not self.supports_kind(raw.api_version, raw.kind):
             raise Rejected(f"no status aggregation interpreter for {raw.kind}.{raw.api_version}")
         for what, value in (
@@ -264,8 +288,8 @@ class Validator:
         )
         applied_message = raw.applied_message[: self.limits.max_applied_message]
         return MemberItem(
-            cluster=sys.intern(raw.cluster),
-            key=resource_key(raw),
+            cluster=cluster,
+            key=ResourceKey(*type_key, namespace, raw.name),
             status_json=raw.status_json if status is not None else None,
             applied=raw.applied,
             applied_message=applied_message,
@@ -279,13 +303,6 @@ class Validator:
             received_at=time.monotonic(),
             size=(status.size if status is not None else 0) + len(applied_message) + VALUE_COST,
         )
-
-
-def resource_key(raw: RawItem) -> ResourceKey:
-    """The key ``raw`` reports on, its type and namespace names shared with other keys."""
-    return ResourceKey(
-        sys.intern(raw.api_version), sys.intern(raw.kind), sys.intern(raw.namespace), raw.name
-    )
 
 
 def repeats(raw: RawItem, held: MemberItem) -> bool:

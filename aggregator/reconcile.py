@@ -36,7 +36,7 @@ FAILED = "AggregateStatusFailed"
 WRITE_WAR = "StatusWriteWar"
 
 
-@dataclass
+@dataclass(slots=True)
 class LastWrite:
     outcome: str  # written, skipped, not-found, failed, not-owner, held
     message: str = ""
@@ -44,7 +44,7 @@ class LastWrite:
     at: float = field(default_factory=time.time)
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyState:
     """What the service remembers about one resource between reconciles."""
 

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServiceSettings:
     workers: int = 8
-    coalesce_delay_s: float = 0.02
+    coalesce_delay_s: float = 0.02  # with adaptive_coalescing, only while every worker is busy
+    adaptive_coalescing: bool = True
     min_write_interval_s: float = 1.0
     max_backoff_s: float = 60.0
     write_attempts: int = 5
@@ -87,6 +88,7 @@ class AggregationService:
             coalesce_delay_s=self.settings.coalesce_delay_s,
             min_interval_s=self.settings.min_write_interval_s,
             max_backoff_s=self.settings.max_backoff_s,
+            fold_above=self.settings.workers if self.settings.adaptive_coalescing else 0,
             metrics=self.metrics,
         )
         self.caches = TemplateCaches(

@@ -4,7 +4,9 @@
 - a key is processed by at most one worker at a time; added while in flight, it is processed
   again after ``done``;
 - an optional coalescing delay, and a minimum interval between two runs of the same key, turn a
-  burst of reports for one resource into one or two writes;
+  burst of reports for one resource into one or two writes; with ``fold_above`` the delay is
+  adaptive: a key added while fewer keys than that are waiting or in flight (a worker is free)
+  is due at once, and only a loaded queue holds keys back to fold more reports into one run;
 - failures are retried with per-key exponential backoff.
 """
 
@@ -35,9 +37,12 @@ class WorkQueue(Generic[K]):
         min_interval_s: float = 0.0,
         base_backoff_s: float = 0.05,
         max_backoff_s: float = 60.0,
+        fold_above: int = 0,
         metrics: Metrics | None = None,
     ) -> None:
+        """``fold_above=0`` applies ``coalesce_delay_s`` to every add."""
         self.coalesce_delay_s = coalesce_delay_s
+        self.fold_above = fold_above
         self.min_interval_s = min_interval_s
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -46,6 +51,7 @@ class WorkQueue(Generic[K]):
         self._scheduled: dict[K, float] = {}
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
+        self._eager: set[K] = set()  # added while a worker was free: due at once
         self._last_done: dict[K, float] = {}
         self._pruned_size = 0
         self._failures: dict[K, int] = {}
@@ -92,8 +98,11 @@ class WorkQueue(Generic[K]):
         now = time.monotonic()
         at = now + self.coalesce_delay_s
         last = self._last_done.get(key)
-        if last is not None:
+        if last is not None and last + self.min_interval_s > now:
             at = max(at, last + self.min_interval_s)
+        elif len(self._eager) + len(self._processing) < self.fold_above:
+            at = now  # a worker is free: folding would only add latency
+            self._eager.add(key)
         self._schedule(key, at)
 
     def add_after(self, key: K, delay_s: float) -> None:
@@ -117,6 +126,7 @@ class WorkQueue(Generic[K]):
                     break
                 heapq.heappop(self._heap)
                 del self._scheduled[key]
+                self._eager.discard(key)
                 self._processing.add(key)
                 self._gauge()
                 return key

@@ -519,3 +519,41 @@ async def test_a_run_that_wrote_nothing_does_not_start_the_min_interval() -> Non
     q.done("a")
     q.add("a")
     await assert_nothing_due(q)
+
+
+# --- adaptive coalescing ----------------------------------------------------------------
+
+
+async def test_adaptive_key_added_while_a_worker_is_free_is_due_at_once() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=2)
+    q.add("a")
+    assert await get(q) == "a", "an idle queue does not wait out the coalescing delay"
+
+
+async def test_adaptive_keys_beyond_the_free_workers_wait_and_fold() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=2)
+    for key in ("a", "b", "c", "c", "c"):
+        q.add(key)
+    assert {await get(q), await get(q)} == {"a", "b"}
+    await assert_nothing_due(q)
+    assert len(q) == 1, "the three adds of c wait as one key"
+
+
+async def test_adaptive_counts_keys_in_flight_as_busy_workers() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=1)
+    q.add("a")
+    assert await get(q) == "a"
+    q.add("b")  # the only worker is busy with a
+    await assert_nothing_due(q)
+    q.done("a")
+    q.add("c")
+    assert await get(q) == "c", "a worker is free again"
+
+
+async def test_adaptive_keeps_the_min_interval_after_a_run() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=0.0, min_interval_s=60.0, fold_above=8)
+    q.add("a")
+    assert await get(q) == "a"
+    q.done("a")
+    q.add("a")
+    await assert_nothing_due(q)
