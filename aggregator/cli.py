@@ -89,7 +89,15 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "coalesce-delay",
         default=0.02,
         kind=float,
-        help="seconds a new key waits for more reports",
+        help="seconds a new key waits for more reports (with --adaptive-coalescing, only "
+        "when more keys arrive at once than workers are free)",
+    )
+    _add(
+        p,
+        "adaptive-coalescing",
+        default=True,
+        kind=_flag,
+        help="write a key at once when a worker is free; fold reports only under load",
     )
     _add(
         p,
@@ -354,6 +362,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
     return ServiceSettings(
         workers=args.workers,
         coalesce_delay_s=args.coalesce_delay,
+        adaptive_coalescing=args.adaptive_coalescing,
         min_write_interval_s=args.min_write_interval,
         write_attempts=args.write_attempts,
         max_backoff_s=args.retry_backoff_max,

@@ -5,8 +5,9 @@
   again after ``done``;
 - an optional coalescing delay, and a minimum interval between two runs of the same key, turn a
   burst of reports for one resource into one or two writes; with ``fold_above`` the delay is
-  adaptive: a key added while fewer keys than that are waiting or in flight (a worker is free)
-  is due at once, and only a loaded queue holds keys back to fold more reports into one run;
+  adaptive: the idle keys added in one turn of the event loop (one ingested batch) are due at
+  once when free workers can take them all; more than that is load, and they wait to fold the
+  reports that follow (the other clusters' batches of a burst) into one run;
 - failures are retried with per-key exponential backoff.
 """
 
@@ -51,7 +52,8 @@ class WorkQueue(Generic[K]):
         self._scheduled: dict[K, float] = {}
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
-        self._eager: set[K] = set()  # added while a worker was free: due at once
+        self._eager: set[K] = set()  # made due at once by _promote, not yet taken
+        self._idle_added: list[tuple[K, float]] = []  # idle keys added in this loop turn
         self._last_done: dict[K, float] = {}
         self._pruned_size = 0
         self._failures: dict[K, int] = {}
@@ -100,10 +102,22 @@ class WorkQueue(Generic[K]):
         last = self._last_done.get(key)
         if last is not None and last + self.min_interval_s > now:
             at = max(at, last + self.min_interval_s)
-        elif len(self._eager) + len(self._processing) < self.fold_above:
-            at = now  # a worker is free: folding would only add latency
-            self._eager.add(key)
+        elif self.fold_above and key not in self._scheduled:
+            self._idle_added.append((key, at))
+            if len(self._idle_added) == 1:
+                asyncio.get_running_loop().call_soon(self._promote)
         self._schedule(key, at)
+
+    def _promote(self) -> None:
+        """Make this turn's idle keys due at once if free workers can take every one of them."""
+        added, self._idle_added = self._idle_added, []
+        if len(added) > self.fold_above - len(self._eager) - len(self._processing):
+            return  # load: keep the delay, and fold what follows
+        now = time.monotonic()
+        for key, at in added:
+            if self._scheduled.get(key) == at:  # still waiting as added (not taken, not moved)
+                self._eager.add(key)
+                self._schedule(key, now)
 
     def add_after(self, key: K, delay_s: float) -> None:
         if self._shutdown:
