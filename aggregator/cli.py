@@ -202,6 +202,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add(p, "event-burst", default=25, kind=int, help="event burst, all objects")
     _add(
         p,
+        "event-share",
+        default=0.01,
+        kind=float,
+        help="Normal events per status write at most (the first write always gets one)",
+    )
+    _add(
+        p,
         "event-object-interval",
         default=60.0,
         kind=float,
@@ -391,6 +398,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
             enabled=args.events,
             global_qps=args.event_qps,
             global_burst=args.event_burst,
+            normal_share=args.event_share,
             per_object_qps=1 / args.event_object_interval if args.event_object_interval > 0 else 0,
         ),
     )
