@@ -20,11 +20,10 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TWO_63 = float(2**63)
 # a \uXXXX escape of a surrogate: only then can a decoded string hold an unpaired one
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-# 19 digits in a row: possibly an integer past 64 bits, which orjson reads as a float
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 # what one JSON value costs in memory beyond its bytes (a small Python object), for quotas
 VALUE_COST = 64
 
@@ -117,6 +116,10 @@ class ParsedStatus:
     size: int  # bytes charged to the cluster's quota: the JSON plus VALUE_COST per value
 
 
+class _Unsure(Exception):
+    """orjson's reading may differ from the strict decoder's: let the strict one decide."""
+
+
 def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
     """Count values (``counts[0]``) and object members (``counts[1]``); check depth and ints."""
     counts[0] += 1
@@ -131,6 +134,8 @@ def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
             _walk(child, depth + 1, max_depth, counts)
     elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
         raise Rejected("status_json holds an integer beyond 64 bits")
+    elif type(value) is float and not -_TWO_63 < value < _TWO_63:
+        raise _Unsure  # perhaps an integer past 64 bits, which orjson reads as a float
 
 
 def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
@@ -138,9 +143,7 @@ def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
 
     orjson already refuses invalid UTF-8, unpaired surrogates, NaN and infinities. It keeps the
     last of duplicate keys (detected here: fewer members decoded than ``:`` outside strings) and
-    reads integers past 64 bits as floats (19-digit runs go to the strict decoder)."""
-    if _LONG_DIGITS.search(raw):
-        return None
+    reads integers past 64 bits as floats (floats that large go to the strict decoder)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -152,8 +155,8 @@ def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
     shallow = raw.count(b"{") + raw.count(b"[") <= limits.max_status_depth
     try:
         _walk(value, 0, sys.maxsize if shallow else limits.max_status_depth, counts)
-    except RecursionError:
-        return None
+    except (RecursionError, _Unsure, Rejected):
+        return None  # the strict decoder gives the reason, as it always has
     values, members = counts
     if members != raw.count(b":") and members != _STRING.sub(b'""', raw).count(b":"):
         return None
