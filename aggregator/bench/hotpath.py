@@ -1,9 +1,11 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
-``python -m aggregator.bench.hotpath [--items N] [--repeat R]`` prints, per repetition, the rate
-of unchanged reports (answered), the rate of changed reports up to the end of the queue drain
-(no templates, so nothing is written), the CPU time per report of each, and the RSS per stored
-item. Run it under a sampling
+``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W]`` prints, per
+repetition, the rate of unchanged reports (answered), the rate of changed reports up to the end
+of the queue drain (no templates, so nothing is written), the CPU time per report of each, and
+the RSS per stored item; then the CPU time of this process per status write, over W templates
+whose statuses change once (reports from 4 clusters, the drain of the writes and the watch
+events they cause). Run it under a sampling
 profiler (``py-spy record -- python -m aggregator.bench.hotpath``) to see where the time goes.
 """
 
@@ -14,6 +16,7 @@ import asyncio
 import gc
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -22,10 +25,39 @@ from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
 from aggregator.bench.scenarios import Report
 from aggregator.bench.strategies.base import wait_idle
 from aggregator.bench.strategies.statusagg import MAX_MESSAGE_BYTES, REPORT_METHOD, report_payloads
-from aggregator.serve import ServeOptions, running
+from aggregator.devcluster import LocalAPIServer, sample_deployment
+from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
+from aggregator.serve import RunningService, ServeOptions, running
+
+WRITES_NAMESPACE = "hotpath-writes"
 
 
-async def _measure(kubeconfig: Path, items: int, repeat: int) -> list[dict[str, float]]:
+async def _cpu_per_write(
+    svc: RunningService, send_all: Callable[[list[bytes]], Awaitable[None]], templates: int
+) -> float:
+    """CPU microseconds of this process per status write, for ``templates`` changed statuses."""
+    client = svc.service.client
+    await client.create(NAMESPACES, {"metadata": {"name": WRITES_NAMESPACE}})
+    gate = asyncio.Semaphore(32)
+
+    async def create(index: int) -> None:
+        async with gate:
+            await client.create(DEPLOYMENTS, sample_deployment(f"r-{index:05d}", WRITES_NAMESPACE))
+
+    await asyncio.gather(*(create(i) for i in range(templates)))
+    batches = [[Report(r, c, 1) for r in range(templates)] for c in range(CLUSTERS)]
+    written = svc.service.metrics.writes.labels(mode="update", result="ok")
+    before = written._value.get()
+    cpu = time.process_time()
+    await send_all(report_payloads(WRITES_NAMESPACE, batches, 1))
+    await wait_idle(svc.service.queue)
+    writes = float(written._value.get() - before)
+    return (time.process_time() - cpu) * 1e6 / max(1.0, writes)
+
+
+async def _measure(
+    kubeconfig: Path, items: int, repeat: int, writes: int
+) -> list[dict[str, float]]:
     resources = items // CLUSTERS
 
     def payloads(version: int, sequence: int) -> list[bytes]:
@@ -89,6 +121,13 @@ async def _measure(kubeconfig: Path, items: int, repeat: int) -> list[dict[str, 
                     "rss_bytes_per_item": round(rss_per_item),
                 }
             )
+        if writes:
+
+            async def send_all(batch: list[bytes]) -> None:
+                await asyncio.gather(*(send_one(p) for p in batch))
+
+            cpu_us = await _cpu_per_write(svc, send_all, writes)
+            results.append({"cpu_us_per_status_write": round(cpu_us)})
     return results
 
 
@@ -96,11 +135,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--writes", type=int, default=1000)
     args = parser.parse_args()
-    from aggregator.devcluster import LocalAPIServer
-
     with LocalAPIServer() as server:
-        for row in asyncio.run(_measure(server.kubeconfig, args.items, args.repeat)):
+        measured = _measure(server.kubeconfig, args.items, args.repeat, args.writes)
+        for row in asyncio.run(measured):
             print(json.dumps(row))
 
 
