@@ -516,7 +516,6 @@ async def test_a_report_to_an_idle_service_is_written_without_the_coalescing_del
 
     await agent.report(agent.item("member-a", namespace, "idle", ready(1)))
     await eventually(written, within=10.0)  # well inside the 30 s delay
-    await idle(svc)
     assert status_writes(before, await api_requests(kube, "deployments")) == 1
 
 
