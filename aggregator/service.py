@@ -125,6 +125,7 @@ class AggregationService:
             field_manager=self.settings.field_manager,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._changed_in_flight: dict[ResourceKey, Obj | None] = {}
         self.accepting = False
 
     async def start(self) -> None:
@@ -335,8 +336,21 @@ class AggregationService:
                 self.queue.add(key)
 
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
+        if self.queue.processing(key):
+            # judged once the reconcile in flight is done: usually it is that reconcile's own
+            # write, which the writer has stored by then, and nothing needs to run again
+            self._changed_in_flight[key] = obj
+            return
         if self.reconciler.drifted(key, obj):
             self.queue.add(key)
+
+    def _recheck(self, key: ResourceKey, *, requeue: bool) -> None:
+        """Judge the last template change seen while ``key`` was in flight; ``requeue=False``
+        when the key is already due again (a retry, a hold), which such a change never hurried."""
+        if key in self._changed_in_flight:
+            drifted = self.reconciler.drifted(key, self._changed_in_flight.pop(key))
+            if drifted and requeue:
+                self.queue.add(key)
 
     # ownership --------------------------------------------------------------------------
 
@@ -388,18 +402,21 @@ class AggregationService:
             held = self.reconciler.held(key)
             if held > 0:
                 self.queue.done(key, throttle=False, after=held)
+                self._recheck(key, requeue=False)
                 continue
             failed, wrote = False, True
             try:
                 wrote = await self.reconciler.reconcile(key)
             except asyncio.CancelledError:
                 self.queue.done(key, failed=True)
+                self._changed_in_flight.pop(key, None)
                 raise
             except Exception as exc:
                 failed = True
                 log.warning("reconciling %s failed, will retry: %s", key, exc)
             # only a write starts the minimum interval: a skip must not delay the next change
             delay = self.queue.done(key, failed=failed, throttle=wrote)
+            self._recheck(key, requeue=not failed)
             if delay is not None:
                 self.metrics.retries.inc()
                 self.reconciler.retrying(key, delay)

@@ -70,6 +70,10 @@ class WorkQueue(Generic[K]):
     def in_flight(self) -> int:
         return len(self._processing)
 
+    def processing(self, key: K) -> bool:
+        """Whether ``key`` is in flight (handed out by ``get``, not yet ``done``)."""
+        return key in self._processing
+
     def _gauge(self) -> None:
         if self._metrics is not None:
             self._metrics.queue_depth.set(len(self._scheduled))
