@@ -290,21 +290,23 @@ class Validator:
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)
         )
         applied_message = raw.applied_message[: self.limits.max_applied_message]
-        return MemberItem(
-            cluster=cluster,
-            key=ResourceKey(*type_key, namespace, raw.name),
+        size = (status.size if status is not None else 0) + len(applied_message) + VALUE_COST
+        return MemberItem(  # positional: this runs for every changed item
+            cluster,
+            ResourceKey(*type_key, namespace, raw.name),
+            None,
+            raw.applied,
+            applied_message,
+            health,
+            raw.generation,
+            raw.observed_generation,
+            raw.template_generation,
+            raw.sequence,
+            raw.removed,
+            raw.uid,
+            time.monotonic(),
+            size,
             status_json=raw.status_json if status is not None else None,
-            applied=raw.applied,
-            applied_message=applied_message,
-            health=health,
-            generation=raw.generation,
-            observed_generation=raw.observed_generation,
-            template_generation=raw.template_generation,
-            sequence=raw.sequence,
-            removed=raw.removed,
-            uid=raw.uid,
-            received_at=time.monotonic(),
-            size=(status.size if status is not None else 0) + len(applied_message) + VALUE_COST,
         )
 
 
