@@ -28,6 +28,8 @@ from aggregator.bench.strategies.statusagg import MAX_MESSAGE_BYTES, REPORT_METH
 from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
 from aggregator.serve import RunningService, ServeOptions, running
+from aggregator.service import ServiceSettings
+from aggregator.store import Quotas
 
 WRITES_NAMESPACE = "hotpath-writes"
 
@@ -72,6 +74,8 @@ async def _measure(
         qps=0,
         reflection=False,
         max_message_bytes=MAX_MESSAGE_BYTES,
+        # every item stored: a cluster's default quota (20,000 items) would refuse some
+        settings=ServiceSettings(quotas=Quotas(max_items=items + writes)),
     )
     results: list[dict[str, float]] = []
     async with (
