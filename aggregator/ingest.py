@@ -121,44 +121,57 @@ class _Unsure(Exception):
 
 
 def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
-    """Count values (``counts[0]``) and object members (``counts[1]``); check depth and ints."""
+    """Count values (``counts[0]``), object members (``counts[1]``) and the ``:`` inside keys and
+    strings (``counts[2]``); check depth and integers."""
     counts[0] += 1
     if depth > max_depth:
         raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
     if type(value) is dict:
         counts[1] += len(value)
+        counts[2] += "".join(value).count(":")
         for child in value.values():
             _walk(child, depth + 1, max_depth, counts)
     elif type(value) is list:
         for child in value:
             _walk(child, depth + 1, max_depth, counts)
+    elif type(value) is str:
+        counts[2] += value.count(":")
     elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
         raise Rejected("status_json holds an integer beyond 64 bits")
     elif type(value) is float and not -_TWO_63 < value < _TWO_63:
         raise _Unsure  # perhaps an integer past 64 bits, which orjson reads as a float
 
 
+def _members(raw: bytes) -> int:
+    """The object members written in a JSON text: its ``:`` outside strings."""
+    return _STRING.sub(b'""', raw).count(b":")
+
+
 def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
     """Decode with orjson when it provably agrees with the strict decoder; None when unsure.
 
     orjson already refuses invalid UTF-8, unpaired surrogates, NaN and infinities. It keeps the
-    last of duplicate keys (detected here: fewer members decoded than ``:`` outside strings) and
-    reads integers past 64 bits as floats (floats that large go to the strict decoder)."""
+    last of duplicate keys (detected here: every ``:`` of the text must be a decoded member or
+    inside a decoded string; a ``\\u`` escape may hide one, then strings are cut out of the
+    text to count them) and reads integers past 64 bits as floats (floats that large go to the
+    strict decoder)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
     if type(value) is not dict:
         return None
-    counts = [0, 0]
+    counts = [0, 0, 0]
     # brackets bound the depth (those inside strings too): most statuses need no depth check
     shallow = raw.count(b"{") + raw.count(b"[") <= limits.max_status_depth
     try:
         _walk(value, 0, sys.maxsize if shallow else limits.max_status_depth, counts)
     except (RecursionError, _Unsure, Rejected):
         return None  # the strict decoder gives the reason, as it always has
-    values, members = counts
-    if members != raw.count(b":") and members != _STRING.sub(b'""', raw).count(b":"):
+    values, members, quoted = counts
+    # a \u escape may decode to a ``:``: then count the members in the text itself
+    exact = _members(raw) if b"\\u" in raw else raw.count(b":") - quoted
+    if members != exact:
         return None
     return ParsedStatus(value, len(raw) + VALUE_COST * values)
 
