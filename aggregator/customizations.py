@@ -60,6 +60,11 @@ class LiveCustomizations:
         self._task: asyncio.Task[None] | None = None
         self.applied = asyncio.Event()  # set after each change reached the registry
 
+    @property
+    def documents(self) -> list[Document]:
+        """The customizations in force: the files' and the objects' that loaded."""
+        return list(self._applied_documents)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="customizations")
 

@@ -8,6 +8,7 @@ no default ServiceAccount, and deleted namespaces stay Terminating forever.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -28,8 +29,15 @@ from typing import Any
 import yaml
 
 KUBERNETES_VERSION = "v1.36.4"
-MODULE_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local-apiserver"
+# installed from a wheel, the Go module is package data; in a checkout it is under deploy/
+_PACKAGED_MODULE = Path(__file__).resolve().parent / "_localapiserver"
+MODULE_DIR = (
+    _PACKAGED_MODULE
+    if _PACKAGED_MODULE.is_dir()
+    else Path(__file__).resolve().parent.parent / "deploy" / "local-apiserver"
+)
 _SOURCES = ("go.mod", "go.sum", "main.go")
+_PR_SET_PDEATHSIG = 1
 
 
 def sample_deployment(
@@ -147,11 +155,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies, however it dies (Linux only)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LocalAPIServer:
     """One kube-apiserver + etcd process on loopback, with all its state in ``data_dir``.
 
     Several can run side by side; each picks free ports. ``stop()`` then ``start()`` on the same
-    data dir resumes the same cluster on the same port.
+    data dir resumes the same cluster on the same port. With ``stop_with_parent`` the server gets
+    SIGTERM when the thread that started it dies, even by SIGKILL (Linux).
     """
 
     def __init__(
@@ -161,12 +176,14 @@ class LocalAPIServer:
         port: int = 0,
         extra_args: tuple[str, ...] = (),
         binary: Path | None = None,
+        stop_with_parent: bool = False,
     ) -> None:
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="statusagg-apiserver-"))
         self.port = port
         self.extra_args = extra_args
         self._binary = binary
+        self._stop_with_parent = stop_with_parent
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -214,7 +231,11 @@ class LocalAPIServer:
             args += ["--", *self.extra_args]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_terminate_with_parent if self._stop_with_parent else None,
             )
         deadline = time.monotonic() + timeout
         while not self.kubeconfig.exists():

@@ -11,10 +11,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from aggregator.agentconfig import agent_config
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.auth import Authenticator, AuthError, AuthSettings, Caller
 from aggregator.model import ResourceKey
+from aggregator.rpcmetrics import RpcMetrics
 from aggregator.service import AggregationService
 from aggregator.shard.peers import VIEW_METADATA
 from aggregator.shard.router import NoOwner, Router
@@ -151,6 +153,15 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
             reply = await self._routed(context, self.router.get_aggregate(request, self._aggregate))
         return reply if caller.reads_everything else _own_share(reply, caller.identity)
 
+    async def GetAgentConfig(  # noqa: N802
+        self,
+        request: pb.GetAgentConfigRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> pb.AgentConfig:
+        """Any admitted caller may read it: it holds only the customizations' kinds and scripts."""
+        await self._admit(context)
+        return agent_config(self.service.customization_documents())
+
     def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource
         key = ResourceKey(ref.api_version, ref.kind, ref.namespace, ref.name)
@@ -200,12 +211,13 @@ def build_server(
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A grpc.aio server with StatusAggregator, health and (optionally) reflection."""
     server = grpc.aio.server(
+        interceptors=[RpcMetrics(service.metrics.rpc_duration)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ]
+        ],
     )
     servicer = StatusAggregatorServicer(service, Authenticator(auth or AuthSettings()), router)
     pb_grpc.add_StatusAggregatorServicer_to_server(servicer, server)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import orjson
 
 from aggregator.model import Health, MemberItem, ResourceKey
+from aggregator.rejection import RejectReason
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -31,10 +32,12 @@ VALUE_COST = 64
 class Rejected(ValueError):
     """The item cannot be accepted; the message is the reason sent back to the agent.
 
-    ``limit`` names the configured bound it exceeded, if any (a metric label)."""
+    ``reason`` is its category and ``limit`` names the configured bound it exceeded, if any
+    (metric labels)."""
 
-    def __init__(self, reason: str, limit: str = "") -> None:
-        super().__init__(reason)
+    def __init__(self, reason: RejectReason, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
         self.limit = limit
 
 
@@ -68,14 +71,16 @@ class Limits:
 
 
 def _reject_constant(name: str) -> Any:
-    raise Rejected(f"status_json contains {name}, which is not valid JSON")
+    raise Rejected(
+        RejectReason.INVALID_STATUS, f"status_json contains {name}, which is not valid JSON"
+    )
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
-            raise Rejected(f"status_json has the key {name!r} twice")
+            raise Rejected(RejectReason.INVALID_STATUS, f"status_json has the key {name!r} twice")
         result[name] = value
     return result
 
@@ -98,15 +103,24 @@ def _check_values(value: Any, max_depth: int) -> int:
         current, depth = stack.pop()
         count += 1
         if depth > max_depth:
-            raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
+            raise Rejected(
+                RejectReason.STATUS_TOO_DEEP,
+                f"status_json is nested deeper than {max_depth} levels",
+                "status_depth",
+            )
         if isinstance(current, dict | list):
             children = current.values() if isinstance(current, dict) else current
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(current, int) and not isinstance(current, bool):
             if not _INT64_MIN <= current <= _INT64_MAX:
-                raise Rejected("status_json holds an integer beyond 64 bits")
+                raise Rejected(
+                    RejectReason.INVALID_STATUS, "status_json holds an integer beyond 64 bits"
+                )
         elif isinstance(current, float) and not math.isfinite(current):
-            raise Rejected("status_json holds a number too large for a 64-bit float")
+            raise Rejected(
+                RejectReason.INVALID_STATUS,
+                "status_json holds a number too large for a 64-bit float",
+            )
     return count
 
 
@@ -122,10 +136,11 @@ class _Unsure(Exception):
 
 def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
     """Count values (``counts[0]``), object members (``counts[1]``) and the ``:`` inside keys and
-    strings (``counts[2]``); check depth and integers."""
+    strings (``counts[2]``). Anything the strict decoder would refuse, or might read otherwise,
+    raises _Unsure: that decoder words the reason."""
     counts[0] += 1
     if depth > max_depth:
-        raise Rejected(f"status_json is nested deeper than {max_depth} levels", "status_depth")
+        raise _Unsure
     if type(value) is dict:
         counts[1] += len(value)
         counts[2] += "".join(value).count(":")
@@ -137,7 +152,7 @@ def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
     elif type(value) is str:
         counts[2] += value.count(":")
     elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
-        raise Rejected("status_json holds an integer beyond 64 bits")
+        raise _Unsure
     elif type(value) is float and not -_TWO_63 < value < _TWO_63:
         raise _Unsure  # perhaps an integer past 64 bits, which orjson reads as a float
 
@@ -166,8 +181,8 @@ def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
     shallow = raw.count(b"{") + raw.count(b"[") <= limits.max_status_depth
     try:
         _walk(value, 0, sys.maxsize if shallow else limits.max_status_depth, counts)
-    except (RecursionError, _Unsure, Rejected):
-        return None  # the strict decoder gives the reason, as it always has
+    except (RecursionError, _Unsure):
+        return None
     values, members, quoted = counts
     # a \u escape may decode to a ``:``: then count the members in the text itself
     exact = _members(raw) if b"\\u" in raw else raw.count(b":") - quoted
@@ -184,6 +199,7 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         return None
     if len(raw) > limits.max_status_bytes:
         raise Rejected(
+            RejectReason.STATUS_TOO_LARGE,
             f"status_json is {len(raw)} bytes, over the {limits.max_status_bytes} limit",
             "status_bytes",
         )
@@ -191,13 +207,14 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         # decode strictly here: json.loads(bytes) would also take UTF-16/32 and encoded surrogates
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejected("status_json is not UTF-8") from None
+        raise Rejected(RejectReason.INVALID_STATUS, "status_json is not UTF-8") from None
     # a bound (commas and brackets in strings count too) spares the exact count most of the time
     bound = raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
     if bound > limits.max_status_values:
         values = count_values(raw)
         if values > limits.max_status_values:
             raise Rejected(
+                RejectReason.STATUS_TOO_MANY_VALUES,
                 f"status_json holds {values} JSON values, over the "
                 f"{limits.max_status_values} limit",
                 "status_values",
@@ -211,33 +228,43 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
         )
     except RecursionError:
         raise Rejected(
-            f"status_json is nested deeper than {limits.max_status_depth} levels", "status_depth"
+            RejectReason.STATUS_TOO_DEEP,
+            f"status_json is nested deeper than {limits.max_status_depth} levels",
+            "status_depth",
         ) from None
     except Rejected:
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
-        raise Rejected(f"status_json is not JSON: {exc}") from None
+        raise Rejected(RejectReason.INVALID_STATUS, f"status_json is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise Rejected(f"status_json must be a JSON object, got {type(value).__name__}")
+        raise Rejected(
+            RejectReason.INVALID_STATUS,
+            f"status_json must be a JSON object, got {type(value).__name__}",
+        )
     values = _check_values(value, limits.max_status_depth)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise Rejected("status_json escapes an unpaired surrogate (not Unicode text)") from None
+            raise Rejected(
+                RejectReason.INVALID_STATUS,
+                "status_json escapes an unpaired surrogate (not Unicode text)",
+            ) from None
     return ParsedStatus(value, len(raw) + VALUE_COST * values)
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], max_len: int) -> None:
     if not value:
-        raise Rejected(f"{what} is empty")
+        raise Rejected(RejectReason.INVALID_NAME, f"{what} is empty")
     if len(value) > max_len or not pattern.fullmatch(value):
-        raise Rejected(f"{what} {value[:80]!r} is not a valid name")
+        raise Rejected(RejectReason.INVALID_NAME, f"{what} {value[:80]!r} is not a valid name")
 
 
 def _check_generation(what: str, value: int | None) -> None:
     if value is not None and not 0 <= value <= _INT64_MAX:
-        raise Rejected(f"{what} must be between 0 and 2^63-1, got {value}")
+        raise Rejected(
+            RejectReason.INVALID_GENERATION, f"{what} must be between 0 and 2^63-1, got {value}"
+        )
 
 
 # how many valid names of each sort a validator remembers (an agent may send many new ones)
@@ -271,9 +298,12 @@ class Validator:
         type_key = self._types.get((raw.api_version, raw.kind))
         if type_key is None:
             if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
-                raise Rejected(f"apiVersion {raw.api_version[:80]!r} is not valid")
+                raise Rejected(
+                    RejectReason.INVALID_API_VERSION,
+                    f"apiVersion {raw.api_version[:80]!r} is not valid",
+                )
             if not _KIND.fullmatch(raw.kind):
-                raise Rejected(f"kind {raw.kind[:80]!r} is not valid")
+                raise Rejected(RejectReason.INVALID_KIND, f"kind {raw.kind[:80]!r} is not valid")
             type_key = _remember(self._types, (raw.api_version, raw.kind))
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
         namespace = self._namespaces.get(raw.namespace)
@@ -281,7 +311,10 @@ class Validator:
             _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
             namespace = _remember(self._namespaces, raw.namespace)
         if not self.supports_kind(raw.api_version, raw.kind):
-            raise Rejected(f"no status aggregation interpreter for {raw.kind}.{raw.api_version}")
+            raise Rejected(
+                RejectReason.UNSUPPORTED_KIND,
+                f"no status aggregation interpreter for {raw.kind}.{raw.api_version}",
+            )
         for what, value in (
             ("generation", raw.generation),
             ("observed_generation", raw.observed_generation),
@@ -292,12 +325,14 @@ class Validator:
             health = Health(raw.health) if raw.health else Health.UNKNOWN
         except ValueError:
             raise Rejected(
-                f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown"
+                RejectReason.INVALID_HEALTH,
+                f"health {raw.health[:40]!r} is not Healthy, Unhealthy or Unknown",
             ) from None
         if not raw.applied and not raw.removed and raw.status_json:
             raise Rejected(
+                RejectReason.STATUS_WITHOUT_APPLIED,
                 "status_json is set but applied is false: an item that is not applied has no "
-                "status (send applied=true with the status, or no status)"
+                "status (send applied=true with the status, or no status)",
             )
         status = (
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)

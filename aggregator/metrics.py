@@ -1,10 +1,32 @@
-"""Prometheus metrics of one service instance (own registry, so several can live in one process)."""
+"""Prometheus metrics of one service instance (own registry, so several can live in one process).
+
+Besides the service's own series the registry holds the standard ``process_*`` and ``python_*``
+collectors, client-go's ``workqueue_*`` names and gRPC server latency per method and code.
+Counters export no ``_created`` series. docs/operating.md lists every metric and label value.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+from importlib.metadata import version
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 _PREFIX = "statusagg"
+# client-go's work-queue latency buckets: 10 ns to 10 s, by factors of 10
+_WORKQUEUE_BUCKETS = tuple(1e-8 * 10**i for i in range(10))
+_RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -13,6 +35,60 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Gauge(
+            f"{_PREFIX}_build_info",
+            "Always 1; the labels name the statusagg and Python versions.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(version=version("statusagg"), python=platform.python_version()).set(
+            1
+        )
+        self.rpc_duration = Histogram(
+            "grpc_server_handling_seconds",
+            "gRPC calls served, by method and status code, and how long they took.",
+            ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+            buckets=_RPC_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_depth = Gauge(
+            "workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=r
+        )
+        self.workqueue_adds = Counter(
+            "workqueue_adds", "Keys added to the work queue (not folded).", ["name"], registry=r
+        )
+        self.workqueue_queue_duration = Histogram(
+            "workqueue_queue_duration_seconds",
+            "From a key being due (past its delay) to a worker taking it.",
+            ["name"],
+            buckets=_WORKQUEUE_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_work_duration = Histogram(
+            "workqueue_work_duration_seconds",
+            "How long processing one key took.",
+            ["name"],
+            buckets=_WORKQUEUE_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_retries = Counter(
+            "workqueue_retries", "Keys requeued with backoff after an error.", ["name"], registry=r
+        )
+        self.workqueue_unfinished_work = Gauge(
+            "workqueue_unfinished_work_seconds",
+            "Seconds of work in flight not yet finished (sum over the keys in flight).",
+            ["name"],
+            registry=r,
+        )
+        self.workqueue_longest_running = Gauge(
+            "workqueue_longest_running_processor_seconds",
+            "Seconds the longest-running key in flight has been processed.",
+            ["name"],
+            registry=r,
+        )
         self.reports = Counter(
             f"{_PREFIX}_reports", "Reported items by result.", ["result", "reason"], registry=r
         )
@@ -120,6 +196,28 @@ class Metrics:
         self.customization_load_errors = Counter(
             f"{_PREFIX}_customization_load_errors",
             "ResourceInterpreterCustomization objects (versions) that failed to load.",
+            registry=r,
+        )
+        self.webhook_configurations = Gauge(
+            f"{_PREFIX}_webhook_configurations",
+            "ResourceInterpreterWebhookConfiguration objects of the control plane in use.",
+            registry=r,
+        )
+        self.webhook_configuration_errors = Counter(
+            f"{_PREFIX}_webhook_configuration_errors",
+            "ResourceInterpreterWebhookConfiguration objects (versions) that failed to load.",
+            registry=r,
+        )
+        self.webhook_calls = Counter(
+            f"{_PREFIX}_webhook_calls",
+            "Interpreter webhook calls by configuration, operation and result.",
+            ["configuration", "operation", "result"],
+            registry=r,
+        )
+        self.interpreter_layer = Gauge(
+            f"{_PREFIX}_interpreter_layer",
+            "1 for the layer serving each apiVersion, kind and operation ('*' for webhook rules).",
+            ["api_version", "kind", "operation", "layer"],
             registry=r,
         )
         self.lua_worker_kills = Counter(

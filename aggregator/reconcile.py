@@ -22,12 +22,13 @@ from aggregator.normalize import (
     normalized_status,
     same_json,
 )
+from aggregator.statuspath import ignore_pattern
 from aggregator.store import MemberStore
 from aggregator.templates import TemplateCaches
 from aggregator.writefailure import Failure, classify
 from aggregator.writer import FIELD_MANAGER, Result, StatusWriter, WriteMode
 from aggregator.writewar import WriteWars, other_status_manager
-from interpreters import InterpreterError, Registry
+from interpreters import InterpreterError, InterpreterUnavailable, Registry
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Reconciler:
         self.metrics = metrics
         self.write_mode = write_mode
         self.kind_write_modes = kind_write_modes or {}
-        self.ignore_paths = list(ignore_paths)
+        self.ignore_patterns = [ignore_pattern(path) for path in ignore_paths]
         self.states: dict[ResourceKey, KeyState] = {}
 
     def _state(self, key: ResourceKey) -> KeyState:
@@ -186,8 +187,10 @@ class Reconciler:
                 return True
             if same_json(state.desired, desired) and same_json(state.written, live):
                 return True  # the server reshapes what we write (defaults, pruning): done
-            if self.ignore_paths:
-                return not DeepDiff(live, comparable(desired), exclude_paths=self.ignore_paths)
+            if self.ignore_patterns:
+                return not DeepDiff(
+                    live, comparable(desired), exclude_regex_paths=self.ignore_patterns
+                )
             return False
 
         return is_current
@@ -224,9 +227,12 @@ class Reconciler:
         except InterpreterError as exc:
             reason = str(exc)
             self.metrics.interpreter_errors.inc()
+            self.recorder.record(cached, "Warning", FAILED, lambda: reason)
+            if isinstance(exc, InterpreterUnavailable):  # the status stays; retried with backoff
+                state.last_write = LastWrite("failed", reason)
+                raise
             log.warning("aggregating %s failed: %s", key, reason)
             self._finish(state, LastWrite("failed", reason))
-            self.recorder.record(cached, "Warning", FAILED, lambda: reason)
             return False
         except Exception as exc:
             failure = classify(exc)
@@ -268,7 +274,7 @@ class Reconciler:
             SUCCEEDED,
             lambda: (
                 "Update Resource with AggregatedStatus successfully: "
-                + change_summary(before, desired, self.ignore_paths)
+                + change_summary(before, desired, self.ignore_patterns)
             ),
         )
         return True
@@ -291,10 +297,10 @@ class Reconciler:
 
 
 def change_summary(
-    before: dict[str, Any], after: dict[str, Any], ignore_paths: Sequence[str] = ()
+    before: dict[str, Any], after: dict[str, Any], ignore_patterns: Sequence[str] = ()
 ) -> str:
     """A short human-readable list of what changed in the status."""
-    diff = DeepDiff(before, after, exclude_paths=list(ignore_paths), verbose_level=2)
+    diff = DeepDiff(before, after, exclude_regex_paths=list(ignore_patterns), verbose_level=2)
     parts: list[str] = []
     for change in diff.get("values_changed", {}).items():
         path, values = change

@@ -17,12 +17,15 @@ from aggregator.kube.client import KubeClient, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import MemberItem, ResourceKey
 from aggregator.reconcile import KeyState, Reconciler
+from aggregator.rejection import RejectReason
 from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 from aggregator.templates import TemplateCaches
+from aggregator.webhooks.live import LiveWebhooks
 from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
 from aggregator.writewar import WarSettings, WriteWars
 from interpreters import Operation, Registry
+from interpreters.lua import Document
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,14 @@ class ServiceSettings:
     field_manager: str = "statusagg"  # for update and merge-patch; apply is always "statusagg"
     write_mode: WriteMode = WriteMode.UPDATE
     kind_write_modes: dict[str, WriteMode] = field(default_factory=dict)
-    ignore_paths: tuple[str, ...] = ()
+    ignore_paths: tuple[str, ...] = ()  # status field paths, see aggregator.statuspath
     resync_interval_s: float = 0.0
     watch_read_timeout_s: float = 70.0
     limits: Limits = field(default_factory=Limits)
     quotas: Quotas = field(default_factory=Quotas)
     events: EventSettings = field(default_factory=EventSettings)
     live_customizations: bool = True  # follow ResourceInterpreterCustomization objects
+    live_webhooks: bool = True  # follow ResourceInterpreterWebhookConfiguration objects
     write_wars: WarSettings = field(default_factory=WarSettings)
 
 
@@ -105,6 +109,11 @@ class AggregationService:
             if self.settings.live_customizations
             else None
         )
+        self.webhooks = (
+            LiveWebhooks(client, registry, self.recorder, self.metrics, self._webhooks_changed)
+            if self.settings.live_webhooks
+            else None
+        )
         self.reconciler = Reconciler(
             self.store,
             self.caches,
@@ -132,6 +141,8 @@ class AggregationService:
         self.recorder.start()
         if self.customizations is not None:
             await self.customizations.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"worker-{i}")
             for i in range(self.settings.workers)
@@ -157,6 +168,8 @@ class AggregationService:
         await self.recorder.stop()
         if self.customizations is not None:
             await self.customizations.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.caches.stop()
         if left:
             log.warning(
@@ -181,14 +194,18 @@ class AggregationService:
             try:
                 item = self.validator.validate(raw)
             except Rejected as exc:
-                results.append(self._rejected(str(exc), exc.limit))
+                results.append(self._rejected(exc.reason, str(exc), exc.limit))
                 continue
             if cluster is not None and item.cluster != cluster:
                 reason = f"item of cluster {item.cluster!r} in a Sync of {cluster!r}"
-                results.append(self._rejected(reason))
+                results.append(self._rejected(RejectReason.WRONG_CLUSTER, reason))
                 continue
             if (item.key, item.cluster) in seen:
-                results.append(self._rejected("duplicate item for this resource and cluster"))
+                results.append(
+                    self._rejected(
+                        RejectReason.DUPLICATE_ITEM, "duplicate item for this resource and cluster"
+                    )
+                )
                 continue
             seen.add((item.key, item.cluster))
             results.append(None)
@@ -273,7 +290,7 @@ class AggregationService:
             try:
                 outcome = self.store.put(item)
             except QuotaExceeded as exc:
-                results[index] = self._rejected(str(exc), exc.limit)
+                results[index] = self._rejected(exc.reason, str(exc), exc.limit)
                 continue
             if outcome is Outcome.UNKNOWN_REMOVAL:
                 self.metrics.unknown_removals.inc()
@@ -311,7 +328,7 @@ class AggregationService:
                 if result is None:
                     exc = reasons.get(id(next(valid_items)))
                     if exc is not None:
-                        results[index] = self._rejected(str(exc), exc.limit)
+                        results[index] = self._rejected(exc.reason, str(exc), exc.limit)
             valid = admitted
         self.metrics.reports.labels(result="accepted", reason="").inc(len(valid))
         now = time.monotonic()
@@ -320,11 +337,11 @@ class AggregationService:
         self.metrics.items_stored.set(len(self.store))
         return [r or ACCEPTED for r in results]
 
-    def _rejected(self, reason: str, limit: str = "") -> ItemResult:
-        self.metrics.reports.labels(result="rejected", reason=_reason_label(reason)).inc()
+    def _rejected(self, reason: RejectReason, message: str, limit: str = "") -> ItemResult:
+        self.metrics.reports.labels(result="rejected", reason=reason).inc()
         if limit:
             self.metrics.limit_rejected.labels(limit=limit).inc()
-        return ItemResult("rejected", reason)
+        return ItemResult("rejected", message)
 
     def _enqueue(self, key: ResourceKey, received_at: float) -> None:
         self.reconciler.note_report(key, received_at)
@@ -333,6 +350,11 @@ class AggregationService:
     def _customizations_changed(self, targets: set[tuple[str, str]]) -> None:
         for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
             if (key.api_version, key.kind) in targets:
+                self.queue.add(key)
+
+    def _webhooks_changed(self, changed: Callable[[tuple[str, str]], bool]) -> None:
+        for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
+            if changed((key.api_version, key.kind)):
                 self.queue.add(key)
 
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
@@ -373,7 +395,7 @@ class AggregationService:
         return self.store.clusters()
 
     def refresh_gauges(self) -> None:
-        """Per-cluster holdings, for a scrape."""
+        """Per-cluster holdings and the layer serving each kind, for a scrape."""
         for gauge in (self.metrics.cluster_items, self.metrics.cluster_bytes):
             gauge.clear()
         for cluster, (items, size) in self.store.held().items():
@@ -382,8 +404,19 @@ class AggregationService:
         self.metrics.tombstones.clear()
         for cluster, count in self.store.tombstones().items():
             self.metrics.tombstones.labels(cluster=cluster).set(count)
+        self.metrics.interpreter_layer.clear()
+        for row in self.registry.describe():
+            self.metrics.interpreter_layer.labels(
+                row.api_version, row.kind, row.operation.value, row.layer.value
+            ).set(1)
 
     # queries ----------------------------------------------------------------------------
+
+    def customization_documents(self) -> list[Document]:
+        """The customizations in force (files, and live objects when followed)."""
+        if self.customizations is not None:
+            return self.customizations.documents
+        return list(self.registry.documents)
 
     def items(self, key: ResourceKey) -> list[MemberItem]:
         return self.store.items(key)
@@ -426,9 +459,3 @@ class AggregationService:
             await asyncio.sleep(self.settings.resync_interval_s)
             for key in self.store.keys():  # noqa: SIM118 (a MemberStore, not a dict)
                 self.queue.add(key)
-
-
-def _reason_label(reason: str) -> str:
-    """A low-cardinality metric label for a rejection reason."""
-    head = reason.split(" ", 1)[0]
-    return head if head.replace("_", "").isalpha() else "invalid"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aggregator.metrics import Metrics
 from aggregator.model import MemberItem, ResourceKey
+from aggregator.rejection import RejectReason
 
 
 class Outcome(enum.Enum):
@@ -30,8 +31,9 @@ class Quotas:
 class QuotaExceeded(Exception):
     """The item would take its cluster over a quota; the message is the reason for the agent."""
 
-    def __init__(self, reason: str, limit: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: RejectReason, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.reason = reason
         self.limit = limit
 
 
@@ -141,12 +143,14 @@ class MemberStore:
     def _check(self, cluster: str, items: int, size: int) -> None:
         if items > self.quotas.max_items:
             raise QuotaExceeded(
+                RejectReason.CLUSTER_ITEMS_QUOTA,
                 f"cluster {cluster!r} already holds {items - 1} items, "
                 f"the limit of {self.quotas.max_items}",
                 "cluster_items",
             )
         if size > self.quotas.max_bytes:
             raise QuotaExceeded(
+                RejectReason.CLUSTER_BYTES_QUOTA,
                 f"cluster {cluster!r} would hold {size} bytes of statuses, "
                 f"over the limit of {self.quotas.max_bytes}",
                 "cluster_bytes",

@@ -22,6 +22,7 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from aggregator.metrics import Metrics
+from aggregator.queuemetrics import QueueMetrics
 
 K = TypeVar("K", bound=Hashable)
 
@@ -40,14 +41,17 @@ class WorkQueue(Generic[K]):
         max_backoff_s: float = 60.0,
         fold_above: int = 0,
         metrics: Metrics | None = None,
+        name: str = "status",
     ) -> None:
-        """``fold_above=0`` applies ``coalesce_delay_s`` to every add."""
+        """``fold_above=0`` applies ``coalesce_delay_s`` to every add; ``name`` labels the
+        queue's ``workqueue_*`` metrics."""
         self.coalesce_delay_s = coalesce_delay_s
         self.fold_above = fold_above
         self.min_interval_s = min_interval_s
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
         self._metrics = metrics
+        self._observer = QueueMetrics(metrics, name, self.__len__) if metrics is not None else None
         self._heap: list[tuple[float, int, K]] = []
         self._scheduled: dict[K, float] = {}
         self._processing: set[K] = set()
@@ -87,6 +91,8 @@ class WorkQueue(Generic[K]):
         if current is not None and current <= at:
             self._coalesced()
             return
+        if current is None and self._observer is not None:
+            self._observer.added()
         self._scheduled[key] = at
         heapq.heappush(self._heap, (at, next(self._counter), key))
         self._wakeup.set()
@@ -147,6 +153,8 @@ class WorkQueue(Generic[K]):
                 self._eager.discard(key)
                 self._processing.add(key)
                 self._gauge()
+                if self._observer is not None:
+                    self._observer.started(key, now - at)
                 return key
             if self._shutdown and not self._scheduled:
                 raise ShutDown
@@ -166,11 +174,15 @@ class WorkQueue(Generic[K]):
         ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval;
         ``after`` runs the key again that many seconds later (an ``add`` meanwhile, sooner)."""
         self._processing.discard(key)
+        if self._observer is not None:
+            self._observer.finished(key)
         now = time.monotonic()
         if throttle:
             self._last_done[key] = now
             self._prune_last_done(now)
         if failed:
+            if self._observer is not None:
+                self._observer.retried()
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             delay = min(self.base_backoff_s * 2.0 ** (failures - 1), self.max_backoff_s)

@@ -2,10 +2,12 @@
 
 Lints both Helm charts and renders them with their defaults and every `ci/*-values.yaml`; checks
 each rendering (kinds, container arguments and that `statusagg` parses them, every file argument
-on a mounted volume, probe ports), that values which must fail do, that the kustomize base is the
-service chart's default rendering, that the sidecar example is a native sidecar on loopback, and
-that the image's user is the charts' user. The helm client is built once from the Go module proxy
-into the cache. `--render DIR` also writes every rendering to DIR/<chart>-<case>.yaml.
+on a mounted volume, probe ports), that values which must fail do (the values schema among
+them), that the kustomize base is the service chart's default rendering, that the sidecar
+example is a native sidecar on loopback, that the image's user is the charts' user and the image
+carries the OCI labels, and that the PrometheusRule and the dashboard ConfigMap carry the files
+under files/monitoring. The helm client is built once from the Go module proxy into the cache.
+`--render DIR` also writes every rendering to DIR/<chart>-<case>.yaml.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import difflib
 import fcntl
 import io
+import json
 import os
 import re
 import shutil
@@ -39,15 +42,9 @@ FILE_FLAGS = re.compile(
 )
 Obj = dict[str, Any]
 
-SERVICE_KINDS = {
-    "ServiceAccount",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-    "Service",
-    "Deployment",
-}
+SERVICE_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"}
+# the Lease Role of sharded replicas
+SHARD_KINDS = {"Role", "RoleBinding"}
 AGENT_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"}
 SERVICE_TLS = [
     "--tls-cert=/etc/statusagg/tls/tls.crt",
@@ -68,6 +65,7 @@ class Case:
     args: list[str]
     absent: list[str] = field(default_factory=list)
     replicas: int = 1
+    image: str = "statusagg:0.1.0"
 
 
 # chart -> case (the ci/<case>-values.yaml file, or "defaults") -> expectations
@@ -92,7 +90,14 @@ CASES: dict[str, dict[str, Case]] = {
         ),
         "full": Case(
             SERVICE_KINDS
-            | {"ConfigMap", "ServiceMonitor", "PodDisruptionBudget", "CustomResourceDefinition"},
+            | SHARD_KINDS
+            | {
+                "ConfigMap",
+                "ServiceMonitor",
+                "PodDisruptionBudget",
+                "CustomResourceDefinition",
+                "PrometheusRule",
+            },
             [
                 *SERVICE_TLS,
                 "--cluster-identity=uri",
@@ -117,6 +122,13 @@ CASES: dict[str, dict[str, Case]] = {
             ],
             absent=["--insecure"],
             replicas=3,
+            image="registry.example/statusagg:0.1.0-rc1",
+        ),
+        "plugins": Case(
+            SERVICE_KINDS | {"NetworkPolicy"},
+            ["serve", *SERVICE_TLS],
+            absent=["--shard", "--insecure"],
+            image=f"registry.example/statusagg@sha256:{'0123456789abcdef' * 4}",
         ),
     },
     "statusagg-agent": {
@@ -148,6 +160,7 @@ CASES: dict[str, dict[str, Case]] = {
                 "--log-level=debug",
             ],
             absent=["--tls-cert", "--tls-key", "--insecure"],
+            image=f"registry.example/statusagg@sha256:{'fedcba9876543210' * 4}",
         ),
         "insecure": Case(
             AGENT_KINDS | {"ConfigMap"},
@@ -166,11 +179,15 @@ FAILURES: dict[str, list[tuple[list[str], str]]] = {
     "statusagg": [
         (["--set", "tls.enabled=false"], "set tls.enabled (with a Secret) or"),
         (["--set", "insecure=true"], "mutually exclusive"),
+        (["--set", "replicas=abc"], "at '/replicas': got string, want integer"),
+        (["--set", "replica=2"], "additional properties 'replica' not allowed"),
+        (["--set", "image.digest=latest"], "at '/image/digest'"),
     ],
     "statusagg-agent": [
         ([], "cluster is required"),
         (["--set", "cluster=a"], "server is required"),
         (["--set", "cluster=a,server=b:1,kinds=null"], "kinds must list at least one kind"),
+        (["--set", "cluster=a,server=b:1,kind=x"], "additional properties 'kind' not allowed"),
     ],
 }
 
@@ -288,7 +305,10 @@ def check_case(objects: list[Obj], case: Case, where: str) -> None:
     check_pod(deployment, where)
     if deployment["spec"]["replicas"] != case.replicas:
         raise CheckError(f"{where}: {deployment['spec']['replicas']} replicas")
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    if container["image"] != case.image:
+        raise CheckError(f"{where}: image {container['image']}, expected {case.image}")
+    args = container["args"]
     check_cli_accepts(args, where)
     for expected in case.args:
         if expected not in args:
@@ -409,11 +429,12 @@ def check_sidecar_example() -> None:
 def check_cli_accepts(args: list[str], where: str) -> None:
     """The statusagg command line parses the container's arguments (nothing is run)."""
     from aggregator import cli
+    from aggregator.cli import agent, serve
 
     parsed: list[Any] = []
     with (
-        mock.patch.object(cli, "_run_serve", parsed.append),
-        mock.patch.object(cli, "_run_agent", parsed.append),
+        mock.patch.object(serve, "run", parsed.append),
+        mock.patch.object(agent, "run", parsed.append),
         contextlib.redirect_stderr(io.StringIO()) as errors,
     ):
         try:
@@ -436,6 +457,32 @@ def check_image_user(rendered: dict[str, list[Obj]]) -> None:
             raise CheckError(f"{name}: runAsUser differs from the Dockerfile's USER {user[1]}")
 
 
+OCI_LABELS = ("title", "description", "licenses", "source", "version", "revision", "created")
+
+
+def check_image_labels() -> None:
+    """The final stage carries the OCI annotations, the base image's name among them."""
+    final = (DEPLOY / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    for name in (*OCI_LABELS, "base.name"):
+        if f"org.opencontainers.image.{name}=" not in final:
+            raise CheckError(f"Dockerfile: the final stage has no org.opencontainers.image.{name}")
+
+
+def check_monitoring(objects: list[Obj], where: str) -> None:
+    """The PrometheusRule and the dashboard ConfigMap carry the files under files/monitoring."""
+    files = DEPLOY / "charts" / "statusagg" / "files" / "monitoring"
+    rules = [o for o in objects if o["kind"] == "PrometheusRule"]
+    if [r["spec"] for r in rules] != [yaml.safe_load((files / "alerts.yaml").read_text())]:
+        raise CheckError(f"{where}: the PrometheusRule is not files/monitoring/alerts.yaml")
+    dashboards = [
+        o["data"]["statusagg.json"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and "statusagg.json" in o.get("data", {})
+    ]
+    if [json.loads(d) for d in dashboards] != [json.loads((files / "dashboard.json").read_text())]:
+        raise CheckError(f"{where}: the dashboard ConfigMap is not files/monitoring/dashboard.json")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--render", type=Path, help="also write the renderings to this directory")
@@ -449,6 +496,8 @@ def main() -> int:
         check_kustomize_base(rendered["statusagg-defaults"])
         check_sidecar_example()
         check_image_user(rendered)
+        check_image_labels()
+        check_monitoring(rendered["statusagg-full"], "statusagg (full)")
     except CheckError as error:
         print(f"check-deploy: {error}", file=sys.stderr)
         return 1

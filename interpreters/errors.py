@@ -13,3 +13,8 @@ class UnknownKindError(InterpreterError):
 
 class CustomizationLoadError(InterpreterError):
     """A ResourceInterpreterCustomization could not be loaded or its Lua does not compile."""
+
+
+class InterpreterUnavailable(InterpreterError):
+    """An interpreter could not answer now (a webhook timed out, was unreachable or busy):
+    the same inputs may succeed when tried again."""

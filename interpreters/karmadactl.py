@@ -65,7 +65,7 @@ def parse_operation(name: str) -> Operation:
 
 
 def run_customized(
-    registry: Registry, operation: Operation, obj: JSONObject, items: Sequence[Any]
+    registry: Registry, operation: Operation, obj: JSONObject, items: Sequence[Any] | None
 ) -> Any:
     """Run `operation` as karmadactl does: only a customization's script may serve it."""
     api_version, kind = obj.get("apiVersion"), obj.get("kind")

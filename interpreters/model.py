@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 JSONObject = dict[str, Any]
 Item = Mapping[str, Any]
@@ -28,9 +28,10 @@ class Operation(enum.StrEnum):
 class Layer(enum.StrEnum):
     """Where a hook comes from, highest precedence first."""
 
-    LUA = "lua"
+    LUA = "customization"  # ResourceInterpreterCustomizations (files and live objects)
+    WEBHOOK = "webhook"  # ResourceInterpreterWebhookConfigurations
     PLUGIN = "plugin"
-    BUILTIN = "builtin"
+    BUILTIN = "native"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +52,26 @@ class Hooks:
     aggregate: AggregateFn | None = None
     reflect: ReflectFn | None = None
     health: HealthFn | None = None
+
+
+AsyncAggregateFn = Callable[[JSONObject, Sequence[Item]], Awaitable[JSONObject]]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteHook:
+    """An operation served outside the process (an interpreter webhook), awaited by callers."""
+
+    source: str
+    aggregate: AsyncAggregateFn
+
+
+class RemoteLayer(Protocol):
+    """Hooks matched by rules rather than by exact kind: the interpreter webhooks."""
+
+    def find(self, target: Target, operation: Operation) -> RemoteHook | None:
+        """The hook serving ``operation`` for ``target``, or None."""
+        ...
+
+    def rules(self) -> list[HookInfo]:
+        """One row per (apiVersion, kind, operation) a rule names; ``*`` for wildcards."""
+        ...

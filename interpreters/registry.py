@@ -1,8 +1,8 @@
 """The interpreter registry: one lookup table per operation, layers resolved at build time.
 
-Precedence per operation and kind: a user's Lua customization, then Python
-plugins (the first by entry point name), then the built-ins. Kinds with no
-reflect hook anywhere report their whole `.status`, as in Karmada.
+Precedence per operation and kind: a user's Lua customization, then an interpreter
+webhook, then Python plugins (the first by entry point name), then the built-ins.
+Kinds with no reflect hook anywhere report their whole `.status`, as in Karmada.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .builtin import AGGREGATE, HEALTH, REFLECT, reflect_whole_status
-from .errors import InterpreterError, UnknownKindError
+from .errors import InterpreterError, InterpreterUnavailable, UnknownKindError
 from .jsonutil import object_label
 from .lua import (
     Customization,
@@ -36,6 +36,8 @@ from .model import (
     Layer,
     Operation,
     ReflectFn,
+    RemoteHook,
+    RemoteLayer,
     Target,
 )
 from .plugins import InterpreterPlugin, check_plugin, discover_plugins, plugin_hooks
@@ -74,6 +76,7 @@ class Registry:
         self._reflect: dict[Target, ReflectFn] = {}
         self._health: dict[Target, HealthFn] = {}
         self._sources: dict[tuple[Target, Operation], tuple[Layer, str]] = {}
+        self._webhooks: RemoteLayer | None = None
 
     def register(self, target: Target, hooks: Hooks, layer: Layer, source: str) -> None:
         """Add a layer's hooks; a hook replaces one of a lower layer, never one of its own layer."""
@@ -114,6 +117,19 @@ class Registry:
         self._layers[Layer.LUA] = table
         self._resolve()
 
+    def set_webhooks(self, webhooks: RemoteLayer | None) -> None:
+        """Make ``webhooks`` the whole webhook layer (None: no webhooks)."""
+        self._webhooks = webhooks
+
+    def _webhook(self, target: Target, operation: Operation) -> RemoteHook | None:
+        """The webhook serving ``operation`` for ``target`` unless a customization does."""
+        if self._webhooks is None:
+            return None
+        source = self._sources.get((target, operation))
+        if source is not None and source[0] is Layer.LUA:
+            return None
+        return self._webhooks.find(target, operation)
+
     def _resolve(self) -> None:
         tables: dict[Operation, dict[Target, Any]] = {operation: {} for operation in Operation}
         sources: dict[tuple[Target, Operation], tuple[Layer, str]] = {}
@@ -129,23 +145,34 @@ class Registry:
     def supports(self, op: Operation, api_version: str, kind: str) -> bool:
         """Whether `op` has a hook for the kind; reflect always has one."""
         op = Operation(op)
-        if op is Operation.REFLECT:
+        if op is Operation.REFLECT or self._webhook((api_version, kind), op) is not None:
             return True
         table: Mapping[Target, Any] = self._aggregate if op is Operation.AGGREGATE else self._health
         return (api_version, kind) in table
 
     def aggregate(
-        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]]
+        self, template: dict[str, Any], items: Sequence[Mapping[str, Any]] | None
     ) -> dict[str, Any]:
         """A new object: a copy of the template with the status aggregated from the member items.
 
         Items use Karmada's AggregatedStatusItem JSON shape and are sorted by clusterName here.
+        None (no list at all, as in a Karmada test case without `statusItems`) reaches a Lua
+        script as nil and other hooks as no items.
         """
         target = _target(template, Operation.AGGREGATE)
+        webhook = self._webhook(target, Operation.AGGREGATE)
+        if webhook is not None:
+            raise InterpreterUnavailable(
+                f"{Operation.AGGREGATE} {object_label(template)}: served by interpreter webhook "
+                f"{webhook.source}, which only a running service calls"
+            )
         hook = self._aggregate.get(target)
         if hook is None:
             raise UnknownKindError(f"no aggregate interpreter for {target[0]} {target[1]}")
-        return _run(Operation.AGGREGATE, template, hook, template, _sorted_items(items))
+        members = _sorted_items(items or [])
+        if items is None and self.runs_out_of_process(Operation.AGGREGATE, *target):
+            return _run(Operation.AGGREGATE, template, hook, template, None)
+        return _run(Operation.AGGREGATE, template, hook, template, members)
 
     def runs_out_of_process(self, op: Operation, api_version: str, kind: str) -> bool:
         """Whether the kind's hook runs in a worker process (a call blocks until it answers)."""
@@ -155,9 +182,13 @@ class Registry:
     async def aggregate_async(
         self, template: dict[str, Any], items: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """`aggregate` for callers on an event loop: hooks that run out of process are awaited
-        from a thread, so a slow script never holds the loop; in-process hooks run inline."""
+        """`aggregate` for callers on an event loop: webhooks are awaited, hooks that run out of
+        process are awaited from a thread, so a slow script never holds the loop; in-process
+        hooks run inline."""
         target = _target(template, Operation.AGGREGATE)
+        webhook = self._webhook(target, Operation.AGGREGATE)
+        if webhook is not None:
+            return await webhook.aggregate(template, _sorted_items(items))
         if not self.runs_out_of_process(Operation.AGGREGATE, *target):
             return self.aggregate(template, items)
         if self._executor is None:
@@ -185,11 +216,21 @@ class Registry:
         return None if hook is None else _run(Operation.HEALTH, obj, hook, obj)
 
     def describe(self) -> list[HookInfo]:
-        """Which layer serves each (apiVersion, kind, operation), sorted."""
-        rows = [
-            HookInfo(target[0], target[1], operation, layer, source)
-            for (target, operation), (layer, source) in self._sources.items()
-        ]
+        """Which layer serves each (apiVersion, kind, operation), sorted; ``*`` rows are the
+        rules of webhooks that match many kinds."""
+        rows = []
+        for (target, operation), (layer, source) in self._sources.items():
+            webhook = self._webhook(target, operation)
+            if webhook is not None:
+                layer, source = Layer.WEBHOOK, webhook.source
+            rows.append(HookInfo(target[0], target[1], operation, layer, source))
+        served = {(row.api_version, row.kind, row.operation) for row in rows}
+        if self._webhooks is not None:
+            rows += [
+                row
+                for row in self._webhooks.rules()
+                if (row.api_version, row.kind, row.operation) not in served
+            ]
         rows.append(HookInfo("*", "*", Operation.REFLECT, Layer.BUILTIN, "whole .status"))
         return sorted(rows, key=lambda row: (row.api_version, row.kind, _ORDER[row.operation]))
 

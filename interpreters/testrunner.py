@@ -142,7 +142,7 @@ def _run_case(registry: Registry, label: str, case: Mapping[str, Any]) -> CaseRe
     if not isinstance(obj, dict):
         return CaseResult(label, Outcome.FAIL, "desiredObj or observedObj must be an object")
     try:
-        result = run_customized(registry, operation, obj, case.get("statusItems") or [])
+        result = run_customized(registry, operation, obj, case.get("statusItems"))
     except InterpreterError as error:
         return CaseResult(label, Outcome.FAIL, f"error: {error}")
     output = _mapping(case.get("output"))

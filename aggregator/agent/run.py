@@ -12,15 +12,24 @@ from pathlib import Path
 
 import grpc
 
+from aggregator.agent.config import ConfigFollower
 from aggregator.agent.items import member_item, removal_item
 from aggregator.agent.reporter import AgentMetrics, Reporter
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.httpserver import start_http
-from aggregator.kube.client import KubeClient, Obj
+from aggregator.kube.client import KubeClient, NotFound, Obj
 from aggregator.kube.config import load_cluster_access
-from aggregator.kube.watchcache import ObjectKey, WatchCache
-from interpreters import InterpreterError, LuaSettings, Registry, build_registry
+from aggregator.kube.watchcache import ObjectKey, WatchCache, object_key
+from interpreters import (
+    CustomizationLoadError,
+    InterpreterError,
+    LuaSettings,
+    Registry,
+    Target,
+    build_registry,
+)
+from interpreters.lua import Document, merge_documents
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,9 @@ class AgentOptions:
     lua: LuaSettings = field(default_factory=LuaSettings)
     batch_size: int = 500
     heartbeat_s: float = 5.0
+    # also watch the kinds of the service's customizations and reflect with them
+    kinds_from_service: bool = True
+    config_interval_s: float = 10.0
 
 
 def parse_kind(spec: str) -> tuple[str, str]:
@@ -78,8 +90,13 @@ class Agent:
         self.client = client
         self.registry = registry
         self.metrics = AgentMetrics()
-        self._caches: list[tuple[str, str, WatchCache]] = []
+        self._caches: dict[Target, WatchCache] = {}
+        self._file_documents = list(registry.documents)
+        self._service_documents: list[Document] = []
         metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
+        self.config = ConfigFollower(
+            reporter_stub, self.use, interval_s=options.config_interval_s, metadata=metadata
+        )
         self.reporter = Reporter(
             reporter_stub,
             options.cluster,
@@ -104,7 +121,7 @@ class Agent:
     def snapshot(self) -> list[pb.MemberStatus]:
         """Items for every tracked object now (for Sync)."""
         items = []
-        for api_version, kind, cache in self._caches:
+        for (api_version, kind), cache in self._caches.items():
             for obj in cache.objects():
                 if self._tracked(obj):
                     item = self._item(api_version, kind, obj)
@@ -126,20 +143,59 @@ class Agent:
 
         return changed
 
+    @property
+    def watched(self) -> set[Target]:
+        """The kinds watched now."""
+        return set(self._caches)
+
     async def start(self) -> None:
-        for api_version, kind in self.options.kinds:
-            rt = await self.client.resource_type(api_version, kind)
-            cache = WatchCache(
-                self.client,
-                rt,
-                self._handler(api_version, kind),
-                label_selector=self.options.selector,
-            )
-            await cache.start()
-            self._caches.append((api_version, kind, cache))
+        for target in self.options.kinds:
+            await self._watch(target)
+
+    async def _watch(self, target: Target) -> None:
+        rt = await self.client.resource_type(*target)
+        cache = WatchCache(
+            self.client, rt, self._handler(*target), label_selector=self.options.selector
+        )
+        await cache.start()
+        self._caches[target] = cache
+
+    async def use(self, kinds: set[Target], documents: list[Document]) -> None:
+        """Watch ``kinds`` besides the flags' and reflect with ``documents`` besides the files'.
+
+        Kinds the member cluster does not serve are skipped (the next call tries again); a
+        kind left out stops being watched. Objects of kinds whose customizations changed are
+        reflected again."""
+        if documents != self._service_documents:
+            before = _scripts_by_target(self._file_documents + self._service_documents)
+            merged = merge_documents(self._file_documents + documents)
+            try:
+                await asyncio.to_thread(self.registry.set_customizations, merged)
+            except CustomizationLoadError as exc:
+                log.warning("the service's customizations were not applied: %s", exc)
+                return
+            self._service_documents = documents
+            after = _scripts_by_target(self._file_documents + documents)
+            for target in before.keys() | after.keys():
+                cache = self._caches.get(target)
+                if before.get(target) != after.get(target) and cache is not None:
+                    handler = self._handler(*target)
+                    for obj in cache.objects():
+                        handler(object_key(obj), obj)
+        wanted = set(self.options.kinds) | kinds
+        for target in sorted(wanted - self._caches.keys()):
+            try:
+                await self._watch(target)
+            except NotFound:
+                log.info("%s %s is not served in this cluster yet", *target)
+            else:
+                log.info("watching %s %s, a kind of the service's customizations", *target)
+        for target in sorted(self._caches.keys() - wanted):
+            await self._caches.pop(target).stop()
+            log.info("no longer watching %s %s", *target)
 
     async def stop(self) -> None:
-        for _, _, cache in self._caches:
+        for cache in self._caches.values():
             await cache.stop()
 
 
@@ -158,15 +214,22 @@ async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
         agent = Agent(options, client, registry, pb_grpc.StatusAggregatorStub(channel))
         await agent.start()
         reporting = asyncio.create_task(agent.reporter.run(), name="reporter")
+        following = (
+            asyncio.create_task(agent.config.run(), name="agent config")
+            if options.kinds_from_service
+            else None
+        )
         runner, _ = await start_http(
             options.metrics_listen, agent.metrics.registry, agent.reporter.synced.is_set
         )
         try:
             yield agent
         finally:
-            reporting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporting
+            for task in (reporting, following):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await agent.stop()
             await runner.cleanup()
             await channel.close(None)
@@ -186,3 +249,10 @@ async def run_forever(options: AgentOptions) -> None:
             options.server,
         )
         await stop.wait()
+
+
+def _scripts_by_target(documents: list[Document]) -> dict[Target, dict[str, str]]:
+    return {
+        customization.target: {op.value: s.code for op, s in customization.scripts.items()}
+        for customization in merge_documents(documents)
+    }

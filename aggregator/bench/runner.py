@@ -1,4 +1,5 @@
-"""Run the matrix: every scenario with every strategy, one after another, on one API server.
+"""Run the matrix: every scenario with every variant, repeated in rounds, in a random order, on
+one API server; each variant's strategy in its own process (``host``), the observer here.
 
 Each run gets its own namespace and templates. Set-up (templates, first statuses, starting the
 strategy, reports made before the run) happens before the first request snapshot; the run
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -20,27 +21,27 @@ from aggregator.bench.accounting import (
     Requests,
     Usage,
     UsageMeter,
-    request_counts,
     requests_between,
     wait_quiet,
 )
+from aggregator.bench.host import StrategyHost
 from aggregator.bench.objects import create_templates, remove_objects
 from aggregator.bench.observe import Pending, StatusObserver, latencies
 from aggregator.bench.replay import Replay, replay
 from aggregator.bench.scenarios import Obj, Scenario, Sizes, template_name
-from aggregator.bench.strategies import RunContext, make, status_puts_per_s
 from aggregator.bench.strategies.base import bench_client
+from aggregator.bench.variants import Variant
 from aggregator.kube.client import KubeClient
 from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.normalize import comparable_status
-from aggregator.service import ServiceSettings
 from interpreters import build_registry
 
 
 @dataclass(frozen=True)
 class RunResult:
     scenario: str
-    strategy: str
+    variant: str
+    round: int  # which repetition: the runs of one round and scenario share a ``limit`` run
     resources: int
     reports: int
     effective_changes: int
@@ -49,18 +50,13 @@ class RunResult:
     latencies_s: list[float]
     usage: Usage
     correct: bool
+    timed_out: bool  # stopped after ``Sizes.timeout_s`` without converging
+    measured_s: float  # from the first wave to the strategy's drain: the counted window
+    wall_s: float  # the whole run, set-up and clean-up included
 
     @property
     def requests_per_change(self) -> float:
         return self.requests.total / max(1, self.effective_changes)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 async def _churn(client: KubeClient, namespace: str, resources: int, per_s: float) -> None:
@@ -88,39 +84,52 @@ async def all_final(client: KubeClient, namespace: str, final: dict[str, Obj]) -
 
 
 class Runner:
-    """Shares one client (set-up, observation, request counts) across the runs."""
+    """Shares one client (set-up, observation, request counts) and the hosts across the runs."""
 
     def __init__(
         self,
         kubeconfig: Path,
         client: KubeClient,
-        settings: ServiceSettings,
+        sizes: Sizes,
         apiserver_pid: int | None,
-        timeout_s: float,
+        host_core: int | None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.client = client
-        self.settings = settings
+        self.sizes = sizes
         self.meter = UsageMeter(apiserver_pid)
-        self.timeout_s = timeout_s
+        self.host_core = host_core
+        self.hosts: dict[str, StrategyHost] = {}
 
-    async def run(self, scenario: Scenario, expected: Replay, strategy_name: str) -> RunResult:
-        namespace = f"{scenario.name}-{strategy_name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    def host(self, variant: Variant) -> StrategyHost:
+        if variant.name not in self.hosts:
+            self.hosts[variant.name] = StrategyHost(variant, self.sizes, self.host_core)
+        return self.hosts[variant.name]
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.hosts.clear()
+
+    async def run(
+        self, scenario: Scenario, expected: Replay, variant: Variant, round_: int
+    ) -> RunResult:
+        began = time.monotonic()
+        slug = variant.name.replace("_", "-").replace("/", "-")
+        namespace = f"{scenario.name}-{slug}-{uuid.uuid4().hex[:6]}"
         initial = expected.initial if scenario.preload else None
         await create_templates(self.client, namespace, scenario.resources, initial)
         final = {template_name(r): status for r, status in enumerate(expected.final)}
-        strategy = make(strategy_name, self.settings)
+        host = self.host(variant)
         observer = StatusObserver(self.client, DEPLOYMENTS, namespace, final)
-        await strategy.start(RunContext(self.kubeconfig, namespace, scenario, expected))
+        await host.call("start", str(self.kubeconfig), scenario.name, namespace)
         try:
             if scenario.preload:
-                await strategy.preload(scenario.preload_wave().by_cluster())
-                await strategy.drain()
-            batches = [wave.by_cluster() for wave in scenario.waves]
+                await host.call("preload")
             await observer.start()
-            await wait_quiet(self.client)
-            before = await request_counts(self.client)
+            before = await wait_quiet(self.client)
             self.meter.start()
+            await host.call("meter")
             churn = (
                 asyncio.create_task(
                     _churn(self.client, namespace, scenario.resources, scenario.churn_per_s)
@@ -133,21 +142,25 @@ class Runner:
             for index, wave in enumerate(scenario.waves):
                 await asyncio.sleep(max(0.0, started + wave.at_s - time.monotonic()))
                 sent.append(time.monotonic())
-                await strategy.deliver(index, batches[index])
+                await host.call("deliver", index)
             if churn is not None:
                 churn.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await churn
-            reached = await observer.wait_final(self.timeout_s)
+            reached = await observer.wait_final(self.sizes.timeout_s)
             converged = (observer.converged_at() if reached else time.monotonic()) - started
-            await strategy.drain()
-            await wait_quiet(self.client)
-            usage = self.meter.stop()
-            after = await request_counts(self.client)
+            if reached:
+                await host.call("drain")
+            measured_s = time.monotonic() - started
+            cpu_s, peak_rss_mb = await host.call("usage")
+            usage = self.meter.stop(cpu_s, peak_rss_mb)  # before the counters' own scrapes
+            if not reached:  # still working: stop it so that the counters come to rest
+                await host.call("stop")
+            after = await wait_quiet(self.client)
             correct = reached and await all_final(self.client, namespace, final)
         finally:
             await observer.stop()
-            await strategy.stop()
+            await host.call("stop")
         waited: list[float] = []
         for resource, changes in enumerate(expected.changes):
             pending = [Pending(sent[change.wave], change.comparable) for change in changes]
@@ -155,7 +168,8 @@ class Runner:
         await remove_objects(self.client, namespace)
         return RunResult(
             scenario=scenario.name,
-            strategy=strategy_name,
+            variant=variant.name,
+            round=round_,
             resources=scenario.resources,
             reports=scenario.reports,
             effective_changes=expected.effective_changes,
@@ -164,38 +178,49 @@ class Runner:
             latencies_s=waited,
             usage=usage,
             correct=correct,
+            timed_out=not reached,
+            measured_s=measured_s,
+            wall_s=time.monotonic() - began,
         )
 
 
 @dataclass(frozen=True)
 class MatrixResult:
     sizes: Sizes
-    status_puts_per_s: float
-    runs: list[RunResult]
+    rounds: int
+    seed: int
+    variants: list[Variant]
+    scenarios: list[Scenario]
+    runs: list[RunResult]  # in the order they ran
 
 
 async def run_matrix(
     kubeconfig: Path,
     sizes: Sizes,
     scenarios: list[Scenario],
-    strategies: list[str],
-    settings: ServiceSettings,
+    variants: list[Variant],
     *,
+    rounds: int,
+    seed: int,
     apiserver_pid: int | None = None,
+    host_core: int | None = None,
     done: Callable[[str], None] = lambda step: None,
 ) -> MatrixResult:
-    """Calibrate the PUT ceiling, then run each scenario with each strategy."""
+    """``rounds`` rounds; in each, the scenarios in a random order and, per scenario, every
+    variant in a random order (``seed`` makes the order reproducible)."""
     registry = build_registry(load_plugins=False)
+    expected = {scenario.name: replay(scenario, registry) for scenario in scenarios}
+    order = random.Random(seed)
+    runs: list[RunResult] = []
     async with bench_client(kubeconfig) as client:
-        puts_per_s = await status_puts_per_s(
-            kubeconfig, f"limit-{uuid.uuid4().hex[:6]}", sizes.calibration_puts
-        )
-        done("limit")
-        runner = Runner(kubeconfig, client, settings, apiserver_pid, sizes.timeout_s)
-        runs = []
-        for scenario in scenarios:
-            expected = replay(scenario, registry)
-            for name in strategies:
-                runs.append(await runner.run(scenario, expected, name))
-                done(f"{scenario.name}/{name}")
-    return MatrixResult(sizes, puts_per_s, runs)
+        runner = Runner(kubeconfig, client, sizes, apiserver_pid, host_core)
+        try:
+            for round_ in range(rounds):
+                for scenario in order.sample(scenarios, len(scenarios)):
+                    for variant in order.sample(variants, len(variants)):
+                        run = await runner.run(scenario, expected[scenario.name], variant, round_)
+                        runs.append(run)
+                        done(f"{scenario.name}/{variant.name} #{round_ + 1}")
+        finally:
+            runner.close()
+    return MatrixResult(sizes, rounds, seed, variants, scenarios, runs)

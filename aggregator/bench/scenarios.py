@@ -66,9 +66,10 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each scenario is; ``QUICK`` keeps the whole matrix within a few minutes."""
+    """How big each scenario is, and how often each run is repeated."""
 
     name: str
+    rounds: int  # repetitions of every run
     clusters: int
     unchanged_resources: int
     unchanged_rounds: int
@@ -79,19 +80,22 @@ class Sizes:
     spam_resources: int
     burst_resources: int
     churn_per_s: float
-    calibration_puts: int
+    fleet_resources: int
+    fleet_clusters: int
+    fleet_stagger_s: float  # between two clusters' reports in the fleet scenario
     ingest_items: int
     timeout_s: float
     replica_resources: int  # the replicas figure: templates changed by each burst
     replica_waves: int  # bursts per replica count (the median is reported)
 
 
-TINY = Sizes("tiny", 3, 40, 3, 0.2, 20, 1.0, 0.25, 20, 60, 40.0, 100, 4_000, 60.0, 50, 2)
+TINY = Sizes("tiny", 1, 3, 40, 3, 0.2, 20, 1.0, 0.25, 20, 60, 40.0, 10, 4, 0.1, 4_000, 60.0, 50, 2)
 QUICK = Sizes(
-    "quick", 3, 300, 4, 0.5, 200, 4.0, 1.5, 200, 1_000, 60.0, 1_000, 100_000, 120.0, 1_000, 3
+    "quick", 3, 3, 40, 3, 0.3, 30, 2.0, 1.0, 30, 100, 20.0, 15, 6, 0.1, 20_000, 120.0, 500, 2
 )
 FULL = Sizes(
     "full",
+    5,
     3,
     1_000,
     10,
@@ -103,8 +107,10 @@ FULL = Sizes(
     3_000,
     200.0,
     3_000,
+    50,
+    1.0,
     100_000,
-    600.0,
+    180.0,
     5_000,
     3,
 )
@@ -200,6 +206,23 @@ def burst(sizes: Sizes) -> Scenario:
     return Scenario("burst", resources, sizes.clusters, (Wave(0.0, reports),), preload=True)
 
 
+def fleet(sizes: Sizes) -> Scenario:
+    """A fleet: templates start without status and every member cluster's agent reports its
+    items in turn (``fleet_stagger_s`` apart); then a rolling update reaches the clusters in
+    turn, changing every item of a cluster at once."""
+    resources, clusters = sizes.fleet_resources, sizes.fleet_clusters
+    stagger = sizes.fleet_stagger_s
+    waves = [
+        Wave(
+            (phase * (clusters + 1) + c) * stagger,
+            tuple(Report(r, c, phase + 1) for r in range(resources)),
+        )
+        for phase in range(2)
+        for c in range(clusters)
+    ]
+    return Scenario("fleet", resources, clusters, tuple(waves), preload=False)
+
+
 def contention(sizes: Sizes) -> Scenario:
     """``steady`` while another client keeps updating the templates' labels."""
     return steady(sizes, "contention", sizes.churn_per_s)
@@ -211,6 +234,7 @@ SCENARIOS = {
     "spam": spam,
     "burst": burst,
     "contention": contention,
+    "fleet": fleet,
 }
 
 

@@ -1,5 +1,5 @@
-"""The whole benchmark: the PUT ceiling, the scenario matrix, ingest and memory, then the
-throughput of sharded replicas."""
+"""The whole benchmark: the scenario matrix (every variant, repeated in rounds, in a random
+order), ingest and memory, then the throughput of sharded replicas."""
 
 from __future__ import annotations
 
@@ -8,68 +8,98 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aggregator.bench.ingest import measure_ingest
+from aggregator.bench.host import allowed_cores, pin, unpin
+from aggregator.bench.ingest import BATCH_SIZES, IngestResult, measure_ingest
 from aggregator.bench.replicas import ReplicasResult, measure_replicas
-from aggregator.bench.report import to_json
-from aggregator.bench.runner import run_matrix
+from aggregator.bench.results import to_json
+from aggregator.bench.runner import MatrixResult, run_matrix
 from aggregator.bench.scenarios import Scenario, Sizes
-from aggregator.bench.strategies.statusagg import StatusaggStrategy
-from aggregator.events import EventSettings
+from aggregator.bench.variants import SERVICE, Variant, statusagg_tuned
 from aggregator.service import ServiceSettings
 
-# The service's defaults, except (docs/benchmarks.md explains each):
-# - as many workers as ``limit`` has PUTs in flight (8 cap the service at ~600 writes/s here);
-# - a coalescing delay longer than one wave of a 3-cluster fleet takes to ingest (~60 ms for
-#   3 x 1,000 items): it counts from a key's first report, so a shorter one writes a partial
-#   aggregate and then waits min_write_interval_s for the rest;
-# - one event per second (burst 1) instead of 5 (burst 25), which alone adds 5-10% requests.
-SETTINGS = ServiceSettings(
-    workers=32,
-    coalesce_delay_s=0.1,
-    events=EventSettings(global_qps=1.0, global_burst=1),
-)
 
-
-def steps(scenarios: list[Scenario], strategies: list[str], replicas: Sequence[int] = ()) -> int:
+def steps(
+    scenarios: list[Scenario], variants: list[Variant], rounds: int, replicas: Sequence[int] = ()
+) -> int:
     """How many steps ``run_suite`` reports through ``done``."""
-    return (
-        1
-        + len(scenarios) * len(strategies)
-        + (StatusaggStrategy.name in strategies)
-        + len(replicas)
+    service = any(v.strategy == SERVICE for v in variants)
+    return len(scenarios) * len(variants) * rounds + service + len(replicas)
+
+
+async def _matrix_and_ingest(
+    kubeconfig: Path,
+    sizes: Sizes,
+    scenarios: list[Scenario],
+    variants: list[Variant],
+    rounds: int | None,
+    seed: int,
+    apiserver_pid: int | None,
+    cores: tuple[int | None, int | None],
+    ingest_batches: tuple[int, ...],
+    done: Callable[[str], None],
+) -> tuple[MatrixResult, IngestResult | None]:
+    matrix = await run_matrix(
+        kubeconfig,
+        sizes,
+        scenarios,
+        variants,
+        rounds=sizes.rounds if rounds is None else rounds,
+        seed=seed,
+        apiserver_pid=apiserver_pid,
+        host_core=cores[1],
+        done=done,
     )
+    ingest = None
+    if any(v.strategy == SERVICE for v in variants):
+        ingest = await measure_ingest(
+            kubeconfig,
+            sizes.ingest_items,
+            ServiceSettings(),
+            batch_sizes=ingest_batches,
+            core=cores[1],
+        )
+        done("ingest")
+    return matrix, ingest
 
 
 async def run_suite(
     kubeconfig: Path,
     sizes: Sizes,
     scenarios: list[Scenario],
-    strategies: list[str],
+    variants: list[Variant],
     *,
     command: str,
-    settings: ServiceSettings = SETTINGS,
+    rounds: int | None = None,
+    seed: int = 0,
     apiserver_pid: int | None = None,
+    cores: tuple[int | None, int | None] = (None, None),
+    ingest_batches: tuple[int, ...] = BATCH_SIZES,
     replicas: Sequence[int] = (),
     replica_logs: Path | None = None,
     done: Callable[[str], None] = lambda step: None,
 ) -> dict[str, Any]:
     """Run everything against the API server of ``kubeconfig``; return bench.json's content.
 
+    ``cores``: where to pin the bench process's helpers and the strategies (None: anywhere);
     ``replicas``: the replica counts of the replicas figure (none: not measured); their logs go
     to ``replica_logs`` (default: a temporary directory)."""
-    matrix = await run_matrix(
-        kubeconfig,
-        sizes,
-        scenarios,
-        strategies,
-        settings,
-        apiserver_pid=apiserver_pid,
-        done=done,
-    )
-    ingest = None
-    if StatusaggStrategy.name in strategies:
-        ingest = await measure_ingest(kubeconfig, sizes.ingest_items, settings)
-        done("ingest")
+    everywhere = allowed_cores()
+    pin(cores[0])
+    try:
+        matrix, ingest = await _matrix_and_ingest(
+            kubeconfig,
+            sizes,
+            scenarios,
+            variants,
+            rounds,
+            seed,
+            apiserver_pid,
+            cores,
+            ingest_batches,
+            done,
+        )
+    finally:
+        unpin(everywhere)  # the replicas are processes of their own, free to use every core
     sharded: ReplicasResult | None = None
     if replicas:
         with tempfile.TemporaryDirectory(prefix="statusagg-replicas-") as scratch:
@@ -78,10 +108,10 @@ async def run_suite(
                 replicas,
                 sizes.replica_resources,
                 sizes.replica_waves,
-                settings,
+                statusagg_tuned(),
                 log_dir=replica_logs or Path(scratch),
                 apiserver_pid=apiserver_pid,
                 timeout_s=sizes.timeout_s,
                 done=done,
             )
-    return to_json(matrix, ingest, settings, command, sharded)
+    return to_json(matrix, ingest, command, sharded, cores=cores)

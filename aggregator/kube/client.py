@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -15,6 +18,8 @@ from aggregator.metrics import Metrics
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+TOO_MANY_REQUESTS = 429
+UNAUTHORIZED = 401
 APPLY_PATCH = "application/apply-patch+yaml"
 
 Obj = dict[str, Any]
@@ -54,8 +59,26 @@ def api_error(status: int, body: Mapping[str, Any] | str) -> ApiError:
     return _ERRORS.get(status, ApiError)(status, body)
 
 
+def retry_after_s(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), or None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
 class KubeClient:
-    """One connection pool to one API server, with a QPS limit and request metrics."""
+    """One connection pool to one API server, with a QPS limit and request metrics.
+
+    A 429 with ``Retry-After`` is retried after the delay it asks for (at most
+    ``retry_after_max_s`` each time, at most ``throttle_retries`` times), as client-go does.
+    """
 
     def __init__(
         self,
@@ -66,8 +89,14 @@ class KubeClient:
         timeout_s: float = 30.0,
         metrics: Metrics | None = None,
         user_agent: str = "statusagg",
+        throttle_retries: int = 10,
+        retry_after_max_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.access = access
+        self.throttle_retries = throttle_retries
+        self.retry_after_max_s = retry_after_max_s
+        self._sleep = sleep
         self.metrics = metrics
         self._limiter = TokenBucket(qps, burst)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -94,9 +123,18 @@ class KubeClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
+    def _transport(self) -> dict[str, Any]:
+        """Per-request options from the kubeconfig: proxy-url and tls-server-name."""
+        options: dict[str, Any] = {}
+        if self.access.proxy:
+            options["proxy"] = self.access.proxy
+        if self.access.tls_server_name:
+            options["server_hostname"] = self.access.tls_server_name
+        return options
+
+    async def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": JSON, "User-Agent": self._user_agent}
-        authorization = self.access.authorization()
+        authorization = await self.access.credentials.header()
         if authorization:
             headers["Authorization"] = authorization
         if content_type:
@@ -118,22 +156,35 @@ class KubeClient:
         content_type: str = JSON,
     ) -> Obj:
         """Send one request; return the decoded JSON object or raise ApiError."""
-        await self._limiter.acquire()
         data = None if body is None else (body if isinstance(body, str) else orjson.dumps(body))
-        try:
-            async with self._get_session().request(
-                method,
-                self.access.server + path,
-                params=params,
-                data=data,
-                headers=self._headers(content_type if body is not None else None),
-                timeout=self._timeout,
-            ) as response:
-                raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
-            self._count(verb, "error")
-            raise
-        self._count(verb, response.status)
+        attempt = 0
+        while True:
+            await self._limiter.acquire()
+            headers = await self._headers(content_type if body is not None else None)
+            try:
+                async with self._get_session().request(
+                    method,
+                    self.access.server + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout,
+                    **self._transport(),
+                ) as response:
+                    raw = await response.read()
+            except (TimeoutError, aiohttp.ClientError):
+                self._count(verb, "error")
+                raise
+            self._count(verb, response.status)
+            if response.status == UNAUTHORIZED:
+                self.access.credentials.invalidate()
+            wait = retry_after_s(response.headers.get("Retry-After"))
+            if response.status != TOO_MANY_REQUESTS or wait is None:
+                break
+            if attempt >= self.throttle_retries:
+                break
+            attempt += 1
+            await self._sleep(min(wait, self.retry_after_max_s))
         try:
             decoded: Any = orjson.loads(raw) if raw else {}
         except ValueError:
@@ -147,10 +198,10 @@ class KubeClient:
     async def get_text(self, path: str) -> str:
         """GET a non-JSON endpoint such as /metrics."""
         await self._limiter.acquire()
-        headers = self._headers(None)
+        headers = await self._headers(None)
         headers["Accept"] = "text/plain"
         async with self._get_session().get(
-            self.access.server + path, headers=headers, timeout=self._timeout
+            self.access.server + path, headers=headers, timeout=self._timeout, **self._transport()
         ) as response:
             text = await response.text()
         if response.status >= 400:
@@ -273,8 +324,9 @@ class KubeClient:
         async with self._get_session().get(
             self.access.server + rt.collection_path(namespace),
             params=params,
-            headers=self._headers(None),
+            headers=await self._headers(None),
             timeout=timeout,
+            **self._transport(),
         ) as response:
             self._count("watch", response.status)
             if response.status >= 400:

@@ -16,14 +16,9 @@ from aggregator.kube.resources import ResourceType
 CRDS = ResourceType(
     "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False
 )
-RIC_CRD = (
-    Path(__file__).resolve().parents[2]
-    / "deploy"
-    / "charts"
-    / "statusagg"
-    / "files"
-    / "config.karmada.io_resourceinterpretercustomizations.yaml"
-)
+_FILES = Path(__file__).resolve().parents[2] / "deploy" / "charts" / "statusagg" / "files"
+RIC_CRD = _FILES / "config.karmada.io_resourceinterpretercustomizations.yaml"
+RIWC_CRD = _FILES / "config.karmada.io_resourceinterpreterwebhookconfigurations.yaml"
 
 
 async def install_crd(

@@ -51,14 +51,10 @@ class LuaInterpreter:
         """The hooks for the operations this customization scripts."""
         scripts = self.customization.scripts
         return Hooks(
-            aggregate=self._aggregate_members if Operation.AGGREGATE in scripts else None,
+            aggregate=self.aggregate if Operation.AGGREGATE in scripts else None,
             reflect=self.reflect if Operation.REFLECT in scripts else None,
             health=self.health if Operation.HEALTH in scripts else None,
         )
-
-    def _aggregate_members(self, template: JSONObject, items: Sequence[Item]) -> JSONObject:
-        """The registry's hook: no members arrive as nil, as scripts expect."""
-        return self.aggregate(template, items or None)
 
     def aggregate(self, template: JSONObject, items: Sequence[Item] | None) -> JSONObject:
         """`items` None is passed to Lua as nil, an empty list as an empty table."""

@@ -10,6 +10,10 @@ runs under a deadline, checked by an instruction-count hook installed before the
 runaway loops; the worker process around the state (`pool`) is the hard limit.
 No Python object is reachable from scripts: the few Python callbacks live in
 upvalues of Lua wrappers, never raise, and attribute access is denied.
+
+Tables iterate as in gopher-lua, Karmada's Lua: `constructors` rewrites each script's
+table constructors and `ordered` supplies the metatable that records key insertion order
+and the `next` and `pairs` that follow it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from lupa import lua51
 
 from ..errors import CustomizationLoadError, InterpreterError
 from ..model import Operation
-from . import quantity
+from . import constructors, ordered, quantity
 from .loader import KIND, Script
 
 logger = logging.getLogger("statusagg.interpreters.lua")
@@ -50,9 +54,12 @@ _UNSUPPORTED = (
 _REMOVED = ("io", "debug", "package", "coroutine", "python", "gcinfo")
 
 _BOOTSTRAP = """
-local expired_now, resource_add, log, unsupported_names, removed_names = ...
+local expired_now, resource_add, log, unsupported_names, removed_names, ordered = ...
+local new_table, key_mark, ordered_next, ordered_pairs, adopt_arguments, reset =
+  unpack(ordered)
 local G, sethook, setfenv, next, type = _G, debug.sethook, setfenv, next, type
 local error, ipairs, select, tostring, concat = error, ipairs, select, tostring, table.concat
+local unpack = unpack
 
 local expired = false
 local function hook()
@@ -95,6 +102,8 @@ string.rep = unsupported("string.rep")
 string.gsub = unsupported("string.gsub")
 string.dump = unsupported("string.dump")
 G.os = { time = os.time, date = os.date }
+G.next = ordered_next
+G.pairs = ordered_pairs
 G.print = function(...)
   local parts = {}
   for i = 1, select("#", ...) do
@@ -128,8 +137,13 @@ local function fresh_environment()
   return env
 end
 
+local function helpers()
+  return new_table, key_mark
+end
+
 local function load(chunk, name)
   local env = fresh_environment()
+  env.__statusagg_helpers = helpers -- taken and removed by the prologue of constructors.py
   setfenv(chunk, env)
   chunk()
   local fn = env[name]
@@ -139,8 +153,10 @@ local function load(chunk, name)
   return fn
 end
 
-local function invoke(chunk, name, ...)
-  return load(chunk, name)(...)
+local function invoke(chunk, name, count, args)
+  adopt_arguments(count, args)
+  reset()
+  return load(chunk, name)(unpack(args, 1, count))
 end
 
 return arm, sethook, load, invoke
@@ -190,6 +206,7 @@ class SandboxedRuntime:
             max_memory=memory_bytes,
         )
         self._table_from = self._lua.table_from
+        ordered_tables = self._lua.execute(ordered.LUA)
         # Disarming calls debug.sethook (a C function) directly, so no Lua instruction runs
         # while an expired hook is still installed.
         self._arm, self._disarm, load, self._invoke = self._lua.execute(
@@ -199,6 +216,7 @@ class SandboxedRuntime:
             _log,
             self._lua.table_from(_UNSUPPORTED),
             self._lua.table_from(_REMOVED),
+            self._lua.table_from(ordered_tables),
         )
         self._chunks = {
             operation: (self._compile(script, load), script.function)
@@ -209,10 +227,7 @@ class SandboxedRuntime:
         """Run the operation's function with JSON arguments and convert its first result."""
         chunk, function = self._chunks[operation]
         try:
-            lua_args = [
-                self._table_from(arg, recursive=True) if isinstance(arg, dict | list) else arg
-                for arg in args
-            ]
+            lua_args = [len(args), self._table_from(args, recursive=True)]
             return convert(self._guarded(self._invoke, [chunk, function, *lua_args]))
         except lua51.LuaMemoryError:
             self._fail_memory()
@@ -222,10 +237,12 @@ class SandboxedRuntime:
     def _compile(self, script: Script, load: Any) -> Any:
         """Compile a script and check that running it defines its function."""
         where = f"{script.path}: {KIND} {script.customization!r} {script.field}"
+        name = f"={script.customization}.{script.field}"
         try:
-            chunk = self._lua.compile(script.code, name=f"={script.customization}.{script.field}")
+            self._lua.compile(script.code, name=name)  # Lua's own message for a syntax error
+            chunk = self._lua.compile(constructors.rewrite(script.code), name=name)
             self._guarded(load, [chunk, script.function])
-        except (lua51.LuaError, InterpreterError) as error:
+        except (lua51.LuaError, InterpreterError, constructors.RewriteError) as error:
             raise CustomizationLoadError(f"{where}: {_message(error)}") from error
         return chunk
 

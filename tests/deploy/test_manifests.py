@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from aggregator.kube import ApiError, KubeClient, NotFound
+from aggregator.kube.client import Conflict
 
 ROOT = Path(__file__).resolve().parents[2]
 # Kinds whose CRDs the local API server does not have.
-NOT_INSTALLED = {"ServiceMonitor"}
+NOT_INSTALLED = {"ServiceMonitor", "PrometheusRule"}
 Obj = dict[str, Any]
 
 
@@ -64,14 +65,28 @@ async def dry_run_all(kube: KubeClient, objects: list[Obj], namespace: str) -> N
             assert obj["kind"] in NOT_INSTALLED, f"unknown kind {obj['kind']}"
             continue
         ns = namespace if rt.namespaced else None
+        dry_run = {"dryRun": "All", "fieldValidation": "Strict"}
         try:
-            await kube.request(
-                "POST",
-                rt.collection_path(ns),
-                verb="create",
-                params={"dryRun": "All", "fieldValidation": "Strict"},
-                body=into(obj, namespace),
-            )
+            try:
+                await kube.request(
+                    "POST",
+                    rt.collection_path(ns),
+                    verb="create",
+                    params=dry_run,
+                    body=into(obj, namespace),
+                )
+            except Conflict:
+                # a cluster-scoped object other tests installed (a CRD): a dry-run replace
+                # validates the manifest the same way
+                current = await kube.get(rt, ns, obj["metadata"]["name"])
+                obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                await kube.request(
+                    "PUT",
+                    rt.object_path(ns, obj["metadata"]["name"]),
+                    verb="update",
+                    params=dry_run,
+                    body=obj,
+                )
         except ApiError as error:
             errors.append(f"{what}: {error}")
     assert not errors, "\n".join(errors)

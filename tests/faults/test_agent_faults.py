@@ -288,7 +288,7 @@ def _accepted(svc: RunningService) -> float:
 def _sent(agent: Agent, namespace: str, name: str, ready: int) -> bool:
     """The agent has seen the member object with ``ready`` and taken it off its pending queue:
     the report is on the wire or answered."""
-    _, _, cache = agent._caches[0]
+    cache = agent._caches[("apps/v1", "Deployment")]
     obj = cache.get((namespace, name))
     seen = obj is not None and (obj.get("status") or {}).get("readyReplicas") == ready
     return seen and ("apps/v1", "Deployment", namespace, name) not in agent.reporter._pending

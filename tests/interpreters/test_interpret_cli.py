@@ -198,6 +198,6 @@ def test_list(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["APIVERSION", "KIND", "OPERATION", "LAYER", "SOURCE"]
     assert any(
-        line.split()[:4] == ["apps/v1", "Deployment", "aggregate", "builtin"] for line in lines
+        line.split()[:4] == ["apps/v1", "Deployment", "aggregate", "native"] for line in lines
     )
-    assert any(line.split()[:4] == ["*", "*", "reflect", "builtin"] for line in lines)
+    assert any(line.split()[:4] == ["*", "*", "reflect", "native"] for line in lines)

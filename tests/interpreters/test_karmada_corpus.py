@@ -25,12 +25,6 @@ OPERATIONS = {
     "InterpretStatus": "status",
     "InterpretHealth": "healthy",
 }
-KNOWN_DIFFERENCES = {
-    ("MPIJob", "MPIJob with failed cluster"): (
-        "the script orders conditions by pairs() over a table keyed by condition type; "
-        "gopher-lua iterates in insertion order, PUC Lua 5.1 in hash order"
-    ),
-}
 
 
 ROOT = corpus_root()
@@ -41,20 +35,16 @@ if not ROOT.is_dir():
 def _cases() -> list[Any]:
     params = []
     for customization in sorted(ROOT.glob("*/*/*/customizations.yaml")):
-        kind = customization.parent.name
         for test_file in sorted((customization.parent / "testdata").glob("*.yaml")):
             for case in load_all(test_file.read_text(encoding="utf-8")):
                 if not case or case.get("operation") not in OPERATIONS:
                     continue
-                reason = KNOWN_DIFFERENCES.get((kind, case["name"]))
-                marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
                 params.append(
                     pytest.param(
                         customization,
                         case,
-                        id=f"{customization.parent.parent.parent.name}/{kind}/"
+                        id=f"{customization.parent.parent.parent.name}/{customization.parent.name}/"
                         f"{case['operation']}/{case['name']}",
-                        marks=marks,
                     )
                 )
     return params

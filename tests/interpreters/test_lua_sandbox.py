@@ -75,11 +75,16 @@ class TestConversion:
         assert seen[1] == "b:nil:Failed to apply all manifests (0/1): boom:Unknown:nil"
         assert seen[2] == "c:nil:nil:nil:nil"
 
-    def test_no_items_arrive_as_nil(self, lua_registry):
+    def test_no_items_arrive_as_an_empty_table_and_no_list_as_nil(self, lua_registry):
+        # Karmada's status controller passes the items it assembled, an empty slice when there
+        # are none (a table in Lua); its test harness passes nil for a case without statusItems
         registry = aggregate_with(
-            lua_registry, "desiredObj.status = {isNil = statusItems == nil}\nreturn desiredObj"
+            lua_registry,
+            "desiredObj.status = {kind = type(statusItems), n = statusItems and #statusItems}\n"
+            "return desiredObj",
         )
-        assert registry.aggregate(WIDGET, [])["status"] == {"isNil": True}
+        assert registry.aggregate(WIDGET, [])["status"] == {"kind": "table", "n": 0}
+        assert registry.aggregate(WIDGET, None)["status"] == {"kind": "nil"}
 
     def test_empty_tables_are_deleted_like_karmada(self, lua_registry):
         registry = reflect_with(

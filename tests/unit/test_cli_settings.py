@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from aggregator import cli
+from aggregator.cli import build_parser
+from aggregator.cli.serve import settings_from
 from aggregator.service import ServiceSettings
 from aggregator.writewar import WarSettings
 
 
 def serve_settings(*argv: str) -> ServiceSettings:
-    parser = argparse.ArgumentParser()
-    cli._serve_parser(parser.add_subparsers())
-    return cli.settings_from(parser.parse_args(["serve", *argv]))
+    return settings_from(build_parser().parse_args(["serve", *argv]))
 
 
 def test_write_war_and_retry_defaults() -> None:

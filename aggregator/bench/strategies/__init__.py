@@ -1,4 +1,4 @@
-"""The strategies compared, in the order they run: baselines first, the service last."""
+"""The strategies compared: baselines and the service, each built for one variant."""
 
 from __future__ import annotations
 
@@ -6,23 +6,24 @@ from collections.abc import Callable
 
 from aggregator.bench.strategies.base import RunContext, Strategy
 from aggregator.bench.strategies.karmada import CacheFirstStrategy, KarmadaStrategy
-from aggregator.bench.strategies.limit import LimitStrategy, status_puts_per_s
+from aggregator.bench.strategies.karmada_full import KarmadaFullStrategy
+from aggregator.bench.strategies.limit import LimitStrategy
 from aggregator.bench.strategies.naive import NaiveStrategy
 from aggregator.bench.strategies.statusagg import StatusaggStrategy
-from aggregator.service import ServiceSettings
+from aggregator.bench.variants import Variant
 
-STRATEGIES = ("limit", "naive", "karmada", "cache_first", "statusagg")
-
-
-def make(name: str, settings: ServiceSettings) -> Strategy:
-    factories: dict[str, Callable[[], Strategy]] = {
-        "limit": LimitStrategy,
-        "naive": NaiveStrategy,
-        "karmada": KarmadaStrategy,
-        "cache_first": CacheFirstStrategy,
-        "statusagg": lambda: StatusaggStrategy(settings),
-    }
-    return factories[name]()
+FACTORIES: dict[str, Callable[[Variant], Strategy]] = {
+    "limit": LimitStrategy,
+    "naive": NaiveStrategy,
+    "karmada": KarmadaStrategy,
+    "cache_first": CacheFirstStrategy,
+    "karmada_full": KarmadaFullStrategy,
+    "statusagg": StatusaggStrategy,
+}
 
 
-__all__ = ["STRATEGIES", "RunContext", "Strategy", "make", "status_puts_per_s"]
+def make(variant: Variant) -> Strategy:
+    return FACTORIES[variant.strategy](variant)
+
+
+__all__ = ["RunContext", "Strategy", "make"]

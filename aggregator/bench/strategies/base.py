@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from aggregator.bench.replay import Replay
 from aggregator.bench.scenarios import Obj, Report, Scenario, aggregated_status_item
+from aggregator.bench.variants import Variant
 from aggregator.kube.client import ApiError, KubeClient
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.ratelimit import TokenBucket
@@ -36,13 +37,21 @@ class RunContext:
 
 
 class Strategy(abc.ABC):
-    """One way of turning member reports into template statuses.
+    """One way of turning member reports into template statuses, with the settings of one
+    variant (workers, client limit).
 
     ``start`` and ``preload`` are set-up (not measured); ``deliver`` hands over one wave, one
     batch per member cluster; ``drain`` returns once nothing is queued or in flight.
     """
 
     name: ClassVar[str]
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+
+    def make_client(self) -> KubeClient:
+        """A client with the variant's client-side limit."""
+        return bench_client(self.ctx.kubeconfig, self.variant.qps, self.variant.burst)
 
     async def start(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -60,9 +69,12 @@ class Strategy(abc.ABC):
     async def stop(self) -> None: ...
 
 
-def bench_client(kubeconfig: Path) -> KubeClient:
-    """A client without a client-side rate limit: every strategy gets the API server's pace."""
-    return KubeClient(load_cluster_access(kubeconfig), qps=0, user_agent="statusagg-bench")
+def bench_client(kubeconfig: Path, qps: float = 0.0, burst: int = 0) -> KubeClient:
+    """A client limited to ``qps`` (burst ``burst``) requests per second; 0: no client-side
+    limit, the API server's pace."""
+    return KubeClient(
+        load_cluster_access(kubeconfig), qps=qps, burst=burst, user_agent="statusagg-bench"
+    )
 
 
 async def wait_idle(queue: WorkQueue[Any]) -> None:
@@ -78,6 +90,7 @@ class Members:
 
     def __init__(self, resources: int) -> None:
         self._items: list[dict[int, Obj]] = [{} for _ in range(resources)]
+        self._versions: list[dict[int, int]] = [{} for _ in range(resources)]
 
     def apply(self, report: Report) -> bool:
         """Store a report; whether it changed the item (Karmada only reacts to changed Works)."""
@@ -86,7 +99,14 @@ class Members:
         if members.get(report.cluster) is item:
             return False
         members[report.cluster] = item
+        self._versions[report.resource][report.cluster] = report.version
         return True
+
+    def latest(self, resource: int, cluster: int) -> Obj:
+        return self._items[resource][cluster]
+
+    def version(self, resource: int, cluster: int) -> int:
+        return self._versions[resource][cluster]
 
     def items(self, resource: int) -> list[Obj]:
         members = self._items[resource]

@@ -1,13 +1,13 @@
 """Karmada's template status write, and the cache-first variant Karmada closed (PR #7128).
 
-``karmada`` follows ``updateResourceStatus`` of Karmada's binding-status controllers: 5 workers
-on a client-go work queue (dedup while queued, nothing more); per aggregation, inside
-``retry.RetryOnConflict(retry.DefaultRetry)`` (5 attempts about 10 ms apart): a live GET, the
-aggregation over the binding's items (fixed for the reconcile), a deep-equal skip on
-``.status``, a PUT of ``/status``, and an ``AggregateStatusSucceed`` Event after every
-successful PUT. A member report only triggers it when it changed the member's item, as a Work
-status update does. Only this last stage is run: the Work and binding status writes Karmada
-makes before it are not, so its request counts here are a lower bound.
+``karmada`` follows ``updateResourceStatus`` of Karmada's binding-status controllers: the
+variant's workers (Karmada's default: 5) on a client-go work queue (dedup while queued, nothing
+more); per aggregation, inside ``retry.RetryOnConflict(retry.DefaultRetry)`` (5 attempts about
+10 ms apart): a live GET, the aggregation over the binding's items (fixed for the reconcile), a
+deep-equal skip on ``.status``, a PUT of ``/status``, and an ``AggregateStatusSucceed`` Event
+after every successful PUT. A member report only triggers it when it changed the member's item,
+as a Work status update does. Only this last stage is run (``karmada_full`` adds the stages
+before it). At defaults, every request goes through one client limit (QPS 40, burst 60).
 
 ``cache_first`` reads the template from an informer cache instead and falls back to a live GET
 on a 409 or a cache miss; the cache only learns about writes through its watch.
@@ -26,14 +26,12 @@ from aggregator.bench.strategies.base import (
     Members,
     RunContext,
     Strategy,
-    bench_client,
 )
 from aggregator.kube.client import Conflict, NotFound
 from aggregator.kube.resources import DEPLOYMENTS
 from aggregator.kube.watchcache import WatchCache
 from interpreters import build_registry
 
-WORKERS = 5
 RETRY_STEPS = 5
 RETRY_DELAY_S = 0.010
 RETRY_JITTER = 0.1
@@ -48,11 +46,11 @@ class KarmadaStrategy(Strategy):
 
     async def start(self, ctx: RunContext) -> None:
         await super().start(ctx)
-        self.client = bench_client(ctx.kubeconfig)
+        self.client = self.make_client()
         self.registry = build_registry(load_plugins=False)
         self.members = Members(ctx.scenario.resources)
         self.events = ClientGoEvents(self.client, COMPONENT)
-        self.workers = KeyedWorkers(WORKERS, self.name)
+        self.workers = KeyedWorkers(self.variant.workers, self.name)
         self.events.start()
         self.workers.start(self._sync)
 

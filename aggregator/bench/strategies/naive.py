@@ -1,6 +1,7 @@
 """The simplest correct writer: for every report, GET the template, aggregate, PUT the status.
 
-Reports are handled in arrival order by 5 workers (as many as Karmada's), without folding or
+Reports are handled in arrival order by the variant's workers (default 5, as many as
+Karmada's), without folding or
 skipping; a 409 is retried with a fresh GET like client-go's ``RetryOnConflict``. No events.
 """
 
@@ -16,9 +17,8 @@ from aggregator.bench.strategies.base import (
     Members,
     RunContext,
     Strategy,
-    bench_client,
 )
-from aggregator.bench.strategies.karmada import RETRY_DELAY_S, RETRY_STEPS, WORKERS
+from aggregator.bench.strategies.karmada import RETRY_DELAY_S, RETRY_STEPS
 from aggregator.kube.client import ApiError, Conflict, NotFound
 from aggregator.kube.resources import DEPLOYMENTS
 from interpreters import build_registry
@@ -31,11 +31,11 @@ class NaiveStrategy(Strategy):
 
     async def start(self, ctx: RunContext) -> None:
         await super().start(ctx)
-        self.client = bench_client(ctx.kubeconfig)
+        self.client = self.make_client()
         self.registry = build_registry(load_plugins=False)
         self.members = Members(ctx.scenario.resources)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
-        self.tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
+        self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.variant.workers)]
 
     async def preload(self, batches: Sequence[Sequence[Report]]) -> None:
         for batch in batches:

@@ -1,4 +1,5 @@
-"""The service itself, in this process, driven through its gRPC API like a fleet of agents.
+"""The service itself, driven through its gRPC API like a fleet of agents, with the variant's
+settings (its defaults, or tuned) and client limit.
 
 Each wave is one ``Report`` RPC per member cluster (split every ``BATCH`` items), sent
 concurrently. The requests are encoded during set-up, so a run measures the service, not the
@@ -26,6 +27,7 @@ from aggregator.bench.scenarios import (
     template_name,
 )
 from aggregator.bench.strategies.base import RunContext, Strategy, wait_idle
+from aggregator.bench.variants import Variant
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
 
@@ -78,8 +80,11 @@ def report_payloads(
 class StatusaggStrategy(Strategy):
     name = "statusagg"
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(self, variant: Variant) -> None:
+        super().__init__(variant)
+        if variant.service is None:
+            raise ValueError(f"{variant.name}: no service settings")
+        self.settings: ServiceSettings = variant.service
 
     async def start(self, ctx: RunContext) -> None:
         await super().start(ctx)
@@ -89,7 +94,8 @@ class StatusaggStrategy(Strategy):
             listen="127.0.0.1:0",
             metrics_listen="127.0.0.1:0",
             load_plugins=False,
-            qps=0,
+            qps=self.variant.qps,
+            burst=self.variant.burst,
             reflection=False,
             max_message_bytes=MAX_MESSAGE_BYTES,
             settings=self.settings,

@@ -715,6 +715,158 @@ func (x *GetAggregateResponse) GetLastWrite() *WriteResult {
 	return nil
 }
 
+type GetAgentConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentConfigRequest) Reset() {
+	*x = GetAgentConfigRequest{}
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentConfigRequest) ProtoMessage() {}
+
+func (x *GetAgentConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetAgentConfigRequest) Descriptor() ([]byte, []int) {
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{9}
+}
+
+type KindRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiVersion    string                 `protobuf:"bytes,1,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"` // e.g. "example.io/v1"
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KindRef) Reset() {
+	*x = KindRef{}
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KindRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KindRef) ProtoMessage() {}
+
+func (x *KindRef) ProtoReflect() protoreflect.Message {
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KindRef.ProtoReflect.Descriptor instead.
+func (*KindRef) Descriptor() ([]byte, []int) {
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *KindRef) GetApiVersion() string {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return ""
+}
+
+func (x *KindRef) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type AgentConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Changes whenever the kinds or the customizations change.
+	Revision string `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The targets of the customizations, sorted.
+	Kinds []*KindRef `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// ResourceInterpreterCustomization objects (config.karmada.io/v1alpha1) as JSON, sorted by
+	// name; agents merge them with their own files under Karmada's rules.
+	CustomizationsJson [][]byte `protobuf:"bytes,3,rep,name=customizations_json,json=customizationsJson,proto3" json:"customizations_json,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AgentConfig) Reset() {
+	*x = AgentConfig{}
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentConfig) ProtoMessage() {}
+
+func (x *AgentConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_statusagg_v1_statusagg_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentConfig.ProtoReflect.Descriptor instead.
+func (*AgentConfig) Descriptor() ([]byte, []int) {
+	return file_statusagg_v1_statusagg_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AgentConfig) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *AgentConfig) GetKinds() []*KindRef {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *AgentConfig) GetCustomizationsJson() [][]byte {
+	if x != nil {
+		return x.CustomizationsJson
+	}
+	return nil
+}
+
 var File_statusagg_v1_statusagg_proto protoreflect.FileDescriptor
 
 const file_statusagg_v1_statusagg_proto_rawDesc = "" +
@@ -775,16 +927,26 @@ const file_statusagg_v1_statusagg_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\x1a.statusagg.v1.MemberStatusR\x05items\x124\n" +
 	"\x16aggregated_status_json\x18\x03 \x01(\fR\x14aggregatedStatusJson\x128\n" +
 	"\n" +
-	"last_write\x18\x04 \x01(\v2\x19.statusagg.v1.WriteResultR\tlastWrite*^\n" +
+	"last_write\x18\x04 \x01(\v2\x19.statusagg.v1.WriteResultR\tlastWrite\"\x17\n" +
+	"\x15GetAgentConfigRequest\">\n" +
+	"\aKindRef\x12\x1f\n" +
+	"\vapi_version\x18\x01 \x01(\tR\n" +
+	"apiVersion\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"\x87\x01\n" +
+	"\vAgentConfig\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\tR\brevision\x12+\n" +
+	"\x05kinds\x18\x02 \x03(\v2\x15.statusagg.v1.KindRefR\x05kinds\x12/\n" +
+	"\x13customizations_json\x18\x03 \x03(\fR\x12customizationsJson*^\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n" +
 	"\x10HEALTH_UNHEALTHY\x10\x02\x12\x12\n" +
-	"\x0eHEALTH_UNKNOWN\x10\x032\xef\x01\n" +
+	"\x0eHEALTH_UNKNOWN\x10\x032\xc1\x02\n" +
 	"\x10StatusAggregator\x12C\n" +
 	"\x06Report\x12\x1b.statusagg.v1.ReportRequest\x1a\x1c.statusagg.v1.ReportResponse\x12?\n" +
 	"\x04Sync\x12\x19.statusagg.v1.SyncRequest\x1a\x1c.statusagg.v1.ReportResponse\x12U\n" +
-	"\fGetAggregate\x12!.statusagg.v1.GetAggregateRequest\x1a\".statusagg.v1.GetAggregateResponseB2Z0statusagg.dev/clients/go/statusaggv1;statusaggv1b\x06proto3"
+	"\fGetAggregate\x12!.statusagg.v1.GetAggregateRequest\x1a\".statusagg.v1.GetAggregateResponse\x12P\n" +
+	"\x0eGetAgentConfig\x12#.statusagg.v1.GetAgentConfigRequest\x1a\x19.statusagg.v1.AgentConfigB2Z0statusagg.dev/clients/go/statusaggv1;statusaggv1b\x06proto3"
 
 var (
 	file_statusagg_v1_statusagg_proto_rawDescOnce sync.Once
@@ -799,19 +961,22 @@ func file_statusagg_v1_statusagg_proto_rawDescGZIP() []byte {
 }
 
 var file_statusagg_v1_statusagg_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_statusagg_v1_statusagg_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_statusagg_v1_statusagg_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_statusagg_v1_statusagg_proto_goTypes = []any{
-	(Health)(0),                  // 0: statusagg.v1.Health
-	(ItemResult_Outcome)(0),      // 1: statusagg.v1.ItemResult.Outcome
-	(*ResourceRef)(nil),          // 2: statusagg.v1.ResourceRef
-	(*MemberStatus)(nil),         // 3: statusagg.v1.MemberStatus
-	(*ReportRequest)(nil),        // 4: statusagg.v1.ReportRequest
-	(*SyncRequest)(nil),          // 5: statusagg.v1.SyncRequest
-	(*ItemResult)(nil),           // 6: statusagg.v1.ItemResult
-	(*ReportResponse)(nil),       // 7: statusagg.v1.ReportResponse
-	(*GetAggregateRequest)(nil),  // 8: statusagg.v1.GetAggregateRequest
-	(*WriteResult)(nil),          // 9: statusagg.v1.WriteResult
-	(*GetAggregateResponse)(nil), // 10: statusagg.v1.GetAggregateResponse
+	(Health)(0),                   // 0: statusagg.v1.Health
+	(ItemResult_Outcome)(0),       // 1: statusagg.v1.ItemResult.Outcome
+	(*ResourceRef)(nil),           // 2: statusagg.v1.ResourceRef
+	(*MemberStatus)(nil),          // 3: statusagg.v1.MemberStatus
+	(*ReportRequest)(nil),         // 4: statusagg.v1.ReportRequest
+	(*SyncRequest)(nil),           // 5: statusagg.v1.SyncRequest
+	(*ItemResult)(nil),            // 6: statusagg.v1.ItemResult
+	(*ReportResponse)(nil),        // 7: statusagg.v1.ReportResponse
+	(*GetAggregateRequest)(nil),   // 8: statusagg.v1.GetAggregateRequest
+	(*WriteResult)(nil),           // 9: statusagg.v1.WriteResult
+	(*GetAggregateResponse)(nil),  // 10: statusagg.v1.GetAggregateResponse
+	(*GetAgentConfigRequest)(nil), // 11: statusagg.v1.GetAgentConfigRequest
+	(*KindRef)(nil),               // 12: statusagg.v1.KindRef
+	(*AgentConfig)(nil),           // 13: statusagg.v1.AgentConfig
 }
 var file_statusagg_v1_statusagg_proto_depIdxs = []int32{
 	2,  // 0: statusagg.v1.MemberStatus.resource:type_name -> statusagg.v1.ResourceRef
@@ -823,17 +988,20 @@ var file_statusagg_v1_statusagg_proto_depIdxs = []int32{
 	2,  // 6: statusagg.v1.GetAggregateRequest.resource:type_name -> statusagg.v1.ResourceRef
 	3,  // 7: statusagg.v1.GetAggregateResponse.items:type_name -> statusagg.v1.MemberStatus
 	9,  // 8: statusagg.v1.GetAggregateResponse.last_write:type_name -> statusagg.v1.WriteResult
-	4,  // 9: statusagg.v1.StatusAggregator.Report:input_type -> statusagg.v1.ReportRequest
-	5,  // 10: statusagg.v1.StatusAggregator.Sync:input_type -> statusagg.v1.SyncRequest
-	8,  // 11: statusagg.v1.StatusAggregator.GetAggregate:input_type -> statusagg.v1.GetAggregateRequest
-	7,  // 12: statusagg.v1.StatusAggregator.Report:output_type -> statusagg.v1.ReportResponse
-	7,  // 13: statusagg.v1.StatusAggregator.Sync:output_type -> statusagg.v1.ReportResponse
-	10, // 14: statusagg.v1.StatusAggregator.GetAggregate:output_type -> statusagg.v1.GetAggregateResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	12, // 9: statusagg.v1.AgentConfig.kinds:type_name -> statusagg.v1.KindRef
+	4,  // 10: statusagg.v1.StatusAggregator.Report:input_type -> statusagg.v1.ReportRequest
+	5,  // 11: statusagg.v1.StatusAggregator.Sync:input_type -> statusagg.v1.SyncRequest
+	8,  // 12: statusagg.v1.StatusAggregator.GetAggregate:input_type -> statusagg.v1.GetAggregateRequest
+	11, // 13: statusagg.v1.StatusAggregator.GetAgentConfig:input_type -> statusagg.v1.GetAgentConfigRequest
+	7,  // 14: statusagg.v1.StatusAggregator.Report:output_type -> statusagg.v1.ReportResponse
+	7,  // 15: statusagg.v1.StatusAggregator.Sync:output_type -> statusagg.v1.ReportResponse
+	10, // 16: statusagg.v1.StatusAggregator.GetAggregate:output_type -> statusagg.v1.GetAggregateResponse
+	13, // 17: statusagg.v1.StatusAggregator.GetAgentConfig:output_type -> statusagg.v1.AgentConfig
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_statusagg_v1_statusagg_proto_init() }
@@ -848,7 +1016,7 @@ func file_statusagg_v1_statusagg_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_statusagg_v1_statusagg_proto_rawDesc), len(file_statusagg_v1_statusagg_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

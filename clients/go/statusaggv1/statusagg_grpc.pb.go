@@ -22,9 +22,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StatusAggregator_Report_FullMethodName       = "/statusagg.v1.StatusAggregator/Report"
-	StatusAggregator_Sync_FullMethodName         = "/statusagg.v1.StatusAggregator/Sync"
-	StatusAggregator_GetAggregate_FullMethodName = "/statusagg.v1.StatusAggregator/GetAggregate"
+	StatusAggregator_Report_FullMethodName         = "/statusagg.v1.StatusAggregator/Report"
+	StatusAggregator_Sync_FullMethodName           = "/statusagg.v1.StatusAggregator/Sync"
+	StatusAggregator_GetAggregate_FullMethodName   = "/statusagg.v1.StatusAggregator/GetAggregate"
+	StatusAggregator_GetAgentConfig_FullMethodName = "/statusagg.v1.StatusAggregator/GetAgentConfig"
 )
 
 // StatusAggregatorClient is the client API for StatusAggregator service.
@@ -39,6 +40,9 @@ type StatusAggregatorClient interface {
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*ReportResponse, error)
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(ctx context.Context, in *GetAggregateRequest, opts ...grpc.CallOption) (*GetAggregateResponse, error)
+	// The kinds agents watch besides their own list and the customizations they reflect and
+	// judge member objects with: the service's customization files and live objects.
+	GetAgentConfig(ctx context.Context, in *GetAgentConfigRequest, opts ...grpc.CallOption) (*AgentConfig, error)
 }
 
 type statusAggregatorClient struct {
@@ -79,6 +83,16 @@ func (c *statusAggregatorClient) GetAggregate(ctx context.Context, in *GetAggreg
 	return out, nil
 }
 
+func (c *statusAggregatorClient) GetAgentConfig(ctx context.Context, in *GetAgentConfigRequest, opts ...grpc.CallOption) (*AgentConfig, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentConfig)
+	err := c.cc.Invoke(ctx, StatusAggregator_GetAgentConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StatusAggregatorServer is the server API for StatusAggregator service.
 // All implementations must embed UnimplementedStatusAggregatorServer
 // for forward compatibility.
@@ -91,6 +105,9 @@ type StatusAggregatorServer interface {
 	Sync(context.Context, *SyncRequest) (*ReportResponse, error)
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(context.Context, *GetAggregateRequest) (*GetAggregateResponse, error)
+	// The kinds agents watch besides their own list and the customizations they reflect and
+	// judge member objects with: the service's customization files and live objects.
+	GetAgentConfig(context.Context, *GetAgentConfigRequest) (*AgentConfig, error)
 	mustEmbedUnimplementedStatusAggregatorServer()
 }
 
@@ -109,6 +126,9 @@ func (UnimplementedStatusAggregatorServer) Sync(context.Context, *SyncRequest) (
 }
 func (UnimplementedStatusAggregatorServer) GetAggregate(context.Context, *GetAggregateRequest) (*GetAggregateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAggregate not implemented")
+}
+func (UnimplementedStatusAggregatorServer) GetAgentConfig(context.Context, *GetAgentConfigRequest) (*AgentConfig, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgentConfig not implemented")
 }
 func (UnimplementedStatusAggregatorServer) mustEmbedUnimplementedStatusAggregatorServer() {}
 func (UnimplementedStatusAggregatorServer) testEmbeddedByValue()                          {}
@@ -185,6 +205,24 @@ func _StatusAggregator_GetAggregate_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StatusAggregator_GetAgentConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAgentConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusAggregatorServer).GetAgentConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusAggregator_GetAgentConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusAggregatorServer).GetAgentConfig(ctx, req.(*GetAgentConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StatusAggregator_ServiceDesc is the grpc.ServiceDesc for StatusAggregator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -203,6 +241,10 @@ var StatusAggregator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAggregate",
 			Handler:    _StatusAggregator_GetAggregate_Handler,
+		},
+		{
+			MethodName: "GetAgentConfig",
+			Handler:    _StatusAggregator_GetAgentConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

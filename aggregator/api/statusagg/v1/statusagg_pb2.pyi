@@ -334,3 +334,75 @@ class GetAggregateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAggregateResponse: _TypeAlias = GetAggregateResponse  # noqa: Y015
+
+@_typing.final
+class GetAgentConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAgentConfigRequest: _TypeAlias = GetAgentConfigRequest  # noqa: Y015
+
+@_typing.final
+class KindRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    api_version: _builtins.str
+    """e.g. "example.io/v1" """
+    kind: _builtins.str
+    def __init__(
+        self,
+        *,
+        api_version: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KindRef: _TypeAlias = KindRef  # noqa: Y015
+
+@_typing.final
+class AgentConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    CUSTOMIZATIONS_JSON_FIELD_NUMBER: _builtins.int
+    revision: _builtins.str
+    """Changes whenever the kinds or the customizations change."""
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___KindRef]:
+        """The targets of the customizations, sorted."""
+
+    @_builtins.property
+    def customizations_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """ResourceInterpreterCustomization objects (config.karmada.io/v1alpha1) as JSON, sorted by
+        name; agents merge them with their own files under Karmada's rules.
+        """
+
+    def __init__(
+        self,
+        *,
+        revision: _builtins.str = ...,
+        kinds: _abc.Iterable[Global___KindRef] | None = ...,
+        customizations_json: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customizations_json", b"customizations_json", "kinds", b"kinds", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentConfig: _TypeAlias = AgentConfig  # noqa: Y015

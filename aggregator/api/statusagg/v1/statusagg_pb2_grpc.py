@@ -49,6 +49,11 @@ class StatusAggregatorStub:
                 request_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateRequest.SerializeToString,
                 response_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateResponse.FromString,
                 _registered_method=True)
+        self.GetAgentConfig = channel.unary_unary(
+                '/statusagg.v1.StatusAggregator/GetAgentConfig',
+                request_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAgentConfigRequest.SerializeToString,
+                response_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.AgentConfig.FromString,
+                _registered_method=True)
 
 
 class StatusAggregatorServicer:
@@ -77,6 +82,14 @@ class StatusAggregatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAgentConfig(self, request, context):
+        """The kinds agents watch besides their own list and the customizations they reflect and
+        judge member objects with: the service's customization files and live objects.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StatusAggregatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_StatusAggregatorServicer_to_server(servicer, server):
                     servicer.GetAggregate,
                     request_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateRequest.FromString,
                     response_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateResponse.SerializeToString,
+            ),
+            'GetAgentConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgentConfig,
+                    request_deserializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAgentConfigRequest.FromString,
+                    response_serializer=aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.AgentConfig.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +195,33 @@ class StatusAggregator:
             '/statusagg.v1.StatusAggregator/GetAggregate',
             aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateRequest.SerializeToString,
             aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAggregateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgentConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/statusagg.v1.StatusAggregator/GetAgentConfig',
+            aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.GetAgentConfigRequest.SerializeToString,
+            aggregator_dot_api_dot_statusagg_dot_v1_dot_statusagg__pb2.AgentConfig.FromString,
             options,
             channel_credentials,
             insecure,

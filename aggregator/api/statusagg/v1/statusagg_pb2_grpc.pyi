@@ -43,6 +43,10 @@ class StatusAggregatorStub:
     """
     GetAggregate: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]
     """What the service holds for one resource: member items, last aggregate, last write."""
+    GetAgentConfig: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAgentConfigRequest, _statusagg_pb2.AgentConfig]
+    """The kinds agents watch besides their own list and the customizations they reflect and
+    judge member objects with: the service's customization files and live objects.
+    """
 
 @_typing.type_check_only
 class StatusAggregatorAsyncStub(StatusAggregatorStub):
@@ -57,6 +61,10 @@ class StatusAggregatorAsyncStub(StatusAggregatorStub):
     """
     GetAggregate: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]  # type: ignore[assignment]
     """What the service holds for one resource: member items, last aggregate, last write."""
+    GetAgentConfig: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.GetAgentConfigRequest, _statusagg_pb2.AgentConfig]  # type: ignore[assignment]
+    """The kinds agents watch besides their own list and the customizations they reflect and
+    judge member objects with: the service's customization files and live objects.
+    """
 
 class StatusAggregatorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -86,5 +94,15 @@ class StatusAggregatorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_statusagg_pb2.GetAggregateResponse, _abc.Awaitable[_statusagg_pb2.GetAggregateResponse]]:
         """What the service holds for one resource: member items, last aggregate, last write."""
+
+    @_abc_1.abstractmethod
+    def GetAgentConfig(
+        self,
+        request: _statusagg_pb2.GetAgentConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_statusagg_pb2.AgentConfig, _abc.Awaitable[_statusagg_pb2.AgentConfig]]:
+        """The kinds agents watch besides their own list and the customizations they reflect and
+        judge member objects with: the service's customization files and live objects.
+        """
 
 def add_StatusAggregatorServicer_to_server(servicer: StatusAggregatorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -43,3 +43,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "statusagg-agent.flagValue" -}}
 {{- if and (kindIs "float64" .) (eq . (floor .)) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
 {{- end }}
+
+{{/* The image: repository@digest when a digest is given, else repository:tag. */}}
+{{- define "statusagg-agent.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}

@@ -47,3 +47,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "statusagg.sharded" -}}
 {{- if or .Values.sharding.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
 {{- end }}
+
+{{/* The image: repository@digest when a digest is given, else repository:tag. */}}
+{{- define "statusagg.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}

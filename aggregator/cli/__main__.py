@@ -1,0 +1,7 @@
+"""``python -m aggregator.cli``."""
+
+import sys
+
+from aggregator.cli import main
+
+sys.exit(main())
