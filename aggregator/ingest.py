@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from aggregator.model import Health, MemberItem, ResourceKey
 from aggregator.rejection import RejectReason
@@ -18,6 +21,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TWO_63 = float(2**63)
 # a \uXXXX escape of a surrogate: only then can a decoded string hold an unpaired one
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -37,7 +41,7 @@ class Rejected(ValueError):
         self.limit = limit
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawItem:
     """A reported item before validation (the transport's fields, decoded to Python)."""
 
@@ -126,6 +130,67 @@ class ParsedStatus:
     size: int  # bytes charged to the cluster's quota: the JSON plus VALUE_COST per value
 
 
+class _Unsure(Exception):
+    """orjson's reading may differ from the strict decoder's: let the strict one decide."""
+
+
+def _walk(value: Any, depth: int, max_depth: int, counts: list[int]) -> None:
+    """Count values (``counts[0]``), object members (``counts[1]``) and the ``:`` inside keys and
+    strings (``counts[2]``). Anything the strict decoder would refuse, or might read otherwise,
+    raises _Unsure: that decoder words the reason."""
+    counts[0] += 1
+    if depth > max_depth:
+        raise _Unsure
+    if type(value) is dict:
+        counts[1] += len(value)
+        counts[2] += "".join(value).count(":")
+        for child in value.values():
+            _walk(child, depth + 1, max_depth, counts)
+    elif type(value) is list:
+        for child in value:
+            _walk(child, depth + 1, max_depth, counts)
+    elif type(value) is str:
+        counts[2] += value.count(":")
+    elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+        raise _Unsure
+    elif type(value) is float and not -_TWO_63 < value < _TWO_63:
+        raise _Unsure  # perhaps an integer past 64 bits, which orjson reads as a float
+
+
+def _members(raw: bytes) -> int:
+    """The object members written in a JSON text: its ``:`` outside strings."""
+    return _STRING.sub(b'""', raw).count(b":")
+
+
+def _fast_parse(raw: bytes, limits: Limits) -> ParsedStatus | None:
+    """Decode with orjson when it provably agrees with the strict decoder; None when unsure.
+
+    orjson already refuses invalid UTF-8, unpaired surrogates, NaN and infinities. It keeps the
+    last of duplicate keys (detected here: every ``:`` of the text must be a decoded member or
+    inside a decoded string; a ``\\u`` escape may hide one, then strings are cut out of the
+    text to count them) and reads integers past 64 bits as floats (floats that large go to the
+    strict decoder)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return None
+    counts = [0, 0, 0]
+    # brackets bound the depth (those inside strings too): most statuses need no depth check
+    shallow = raw.count(b"{") + raw.count(b"[") <= limits.max_status_depth
+    try:
+        _walk(value, 0, sys.maxsize if shallow else limits.max_status_depth, counts)
+    except (RecursionError, _Unsure):
+        return None
+    values, members, quoted = counts
+    # a \u escape may decode to a ``:``: then count the members in the text itself
+    exact = _members(raw) if b"\\u" in raw else raw.count(b":") - quoted
+    if members != exact:
+        return None
+    return ParsedStatus(value, len(raw) + VALUE_COST * values)
+
+
 def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
     """Decode a status payload: empty means no status; anything but a JSON object is rejected.
 
@@ -154,6 +219,9 @@ def parse_status(raw: bytes, limits: Limits) -> ParsedStatus | None:
                 f"{limits.max_status_values} limit",
                 "status_values",
             )
+    fast = _fast_parse(raw, limits)
+    if fast is not None:
+        return fast
     try:
         value = json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
@@ -199,26 +267,50 @@ def _check_generation(what: str, value: int | None) -> None:
         )
 
 
+# how many valid names of each sort a validator remembers (an agent may send many new ones)
+KNOWN_NAMES = 65_536
+
+_T = TypeVar("_T", bound=Hashable)
+
+
+def _remember(known: dict[_T, _T], value: _T) -> _T:
+    if len(known) < KNOWN_NAMES:
+        known[value] = value
+    return value
+
+
 class Validator:
     """Turns raw items into member items, or raises Rejected."""
 
     def __init__(self, supports_kind: Callable[[str, str], bool], limits: Limits) -> None:
-        self._supports_kind = supports_kind
+        self.supports_kind = supports_kind
         self.limits = limits
+        # names already found valid, each kept once and shared by every item that uses it
+        self._clusters: dict[str, str] = {}
+        self._types: dict[tuple[str, str], tuple[str, str]] = {}
+        self._namespaces: dict[str, str] = {"": ""}
 
     def validate(self, raw: RawItem) -> MemberItem:
-        _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
-        if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
-            raise Rejected(
-                RejectReason.INVALID_API_VERSION,
-                f"apiVersion {raw.api_version[:80]!r} is not valid",
-            )
-        if not _KIND.fullmatch(raw.kind):
-            raise Rejected(RejectReason.INVALID_KIND, f"kind {raw.kind[:80]!r} is not valid")
+        cluster = self._clusters.get(raw.cluster)
+        if cluster is None:
+            _check_name("cluster", raw.cluster, _DNS_SUBDOMAIN, 253)
+            cluster = _remember(self._clusters, raw.cluster)
+        type_key = self._types.get((raw.api_version, raw.kind))
+        if type_key is None:
+            if not raw.api_version or not _API_VERSION.fullmatch(raw.api_version):
+                raise Rejected(
+                    RejectReason.INVALID_API_VERSION,
+                    f"apiVersion {raw.api_version[:80]!r} is not valid",
+                )
+            if not _KIND.fullmatch(raw.kind):
+                raise Rejected(RejectReason.INVALID_KIND, f"kind {raw.kind[:80]!r} is not valid")
+            type_key = _remember(self._types, (raw.api_version, raw.kind))
         _check_name("name", raw.name, _DNS_SUBDOMAIN, 253)
-        if raw.namespace:
+        namespace = self._namespaces.get(raw.namespace)
+        if namespace is None:
             _check_name("namespace", raw.namespace, _DNS_LABEL, 63)
-        if not self._supports_kind(raw.api_version, raw.kind):
+            namespace = _remember(self._namespaces, raw.namespace)
+        if not self.supports_kind(raw.api_version, raw.kind):
             raise Rejected(
                 RejectReason.UNSUPPORTED_KIND,
                 f"no status aggregation interpreter for {raw.kind}.{raw.api_version}",
@@ -246,19 +338,37 @@ class Validator:
             None if raw.removed or not raw.applied else parse_status(raw.status_json, self.limits)
         )
         applied_message = raw.applied_message[: self.limits.max_applied_message]
-        return MemberItem(
-            cluster=raw.cluster,
-            key=ResourceKey(raw.api_version, raw.kind, raw.namespace, raw.name),
-            status=status.value if status is not None else None,
-            applied=raw.applied,
-            applied_message=applied_message,
-            health=health,
-            generation=raw.generation,
-            observed_generation=raw.observed_generation,
-            template_generation=raw.template_generation,
-            sequence=raw.sequence,
-            removed=raw.removed,
-            uid=raw.uid,
-            received_at=time.monotonic(),
-            size=(status.size if status is not None else 0) + len(applied_message) + VALUE_COST,
+        size = (status.size if status is not None else 0) + len(applied_message) + VALUE_COST
+        return MemberItem(  # positional: this runs for every changed item
+            cluster,
+            ResourceKey(*type_key, namespace, raw.name),
+            None,
+            raw.applied,
+            applied_message,
+            health,
+            raw.generation,
+            raw.observed_generation,
+            raw.template_generation,
+            raw.sequence,
+            raw.removed,
+            raw.uid,
+            time.monotonic(),
+            size,
+            status_json=raw.status_json if status is not None else None,
         )
+
+
+def repeats(raw: RawItem, held: MemberItem) -> bool:
+    """Whether ``raw`` says byte for byte what the valid ``held`` says (sequence aside), so it
+    needs no validation: the same bytes of the same resource and cluster validate the same."""
+    return (
+        raw.status_json == (held.status_json or b"")
+        and not raw.removed
+        and raw.applied == held.applied
+        and raw.health == held.health.value
+        and raw.generation == held.generation
+        and raw.observed_generation == held.observed_generation
+        and raw.template_generation == held.template_generation
+        and raw.applied_message == held.applied_message
+        and raw.uid == held.uid
+    )

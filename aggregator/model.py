@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from aggregator.normalize import same_json
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ResourceKey:
-    """One resource template in the control plane."""
+class ResourceKey(NamedTuple):
+    """One resource template in the control plane (a tuple: hashed and compared in C)."""
 
     api_version: str
     kind: str
@@ -29,35 +29,112 @@ class Health(enum.StrEnum):
     UNKNOWN = "Unknown"
 
 
-@dataclass(slots=True)
 class MemberItem:
-    """The latest report of one cluster for one resource."""
+    """The latest report of one cluster for one resource.
 
-    cluster: str
-    key: ResourceKey
-    status: dict[str, Any] | None
-    applied: bool = True
-    applied_message: str = ""
-    health: Health = Health.UNKNOWN
-    generation: int | None = None
-    observed_generation: int | None = None
-    template_generation: int | None = None
-    sequence: int = 0
-    removed: bool = False
-    uid: str = ""
-    received_at: float = field(default=0.0, compare=False)
-    size: int = field(default=0, compare=False)  # bytes charged to the cluster's quota
+    The status is held as the JSON bytes it was reported in (validated, a fraction of the
+    memory of the decoded value); ``status`` decodes it on each access."""
+
+    __slots__ = (
+        "applied",
+        "applied_message",
+        "cluster",
+        "generation",
+        "health",
+        "key",
+        "observed_generation",
+        "received_at",
+        "removed",
+        "sequence",
+        "size",
+        "status_json",
+        "template_generation",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        cluster: str,
+        key: ResourceKey,
+        status: dict[str, Any] | None = None,
+        applied: bool = True,
+        applied_message: str = "",
+        health: Health = Health.UNKNOWN,
+        generation: int | None = None,
+        observed_generation: int | None = None,
+        template_generation: int | None = None,
+        sequence: int = 0,
+        removed: bool = False,
+        uid: str = "",
+        received_at: float = 0.0,
+        size: int = 0,  # bytes charged to the cluster's quota
+        *,
+        status_json: bytes | None = None,
+    ) -> None:
+        """Give the status either decoded (``status``) or as validated JSON (``status_json``)."""
+        self.cluster = cluster
+        self.key = key
+        self.status_json = status_json if status is None else orjson.dumps(status)
+        self.applied = applied
+        self.applied_message = applied_message
+        self.health = health
+        self.generation = generation
+        self.observed_generation = observed_generation
+        self.template_generation = template_generation
+        self.sequence = sequence
+        self.removed = removed
+        self.uid = uid
+        self.received_at = received_at
+        self.size = size
+
+    @property
+    def status(self) -> dict[str, Any] | None:
+        """The status, decoded (a new object each time)."""
+        if self.status_json is None:
+            return None
+        value: dict[str, Any] = orjson.loads(self.status_json)
+        return value
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (
+            self.cluster,
+            self.key,
+            self.status,
+            self.applied,
+            self.applied_message,
+            self.health,
+            self.generation,
+            self.observed_generation,
+            self.template_generation,
+            self.sequence,
+            self.removed,
+            self.uid,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Equal in everything but arrival time and quota size."""
+        if not isinstance(other, MemberItem):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"MemberItem(cluster={self.cluster!r}, key={self.key!r}, status={self.status!r}, "
+            f"health={self.health.value}, sequence={self.sequence}, removed={self.removed})"
+        )
 
     def same_content(self, other: MemberItem) -> bool:
         """Whether a new report says nothing new (sequence and arrival time aside)."""
         return (
-            same_json(self.status, other.status)
-            and self.applied == other.applied
+            self.applied == other.applied
             and self.applied_message == other.applied_message
             and self.health == other.health
             and self.generation == other.generation
             and self.observed_generation == other.observed_generation
             and self.template_generation == other.template_generation
+            and (self.status_json == other.status_json or same_json(self.status, other.status))
         )
 
     def aggregated_status_item(self) -> dict[str, Any]:
@@ -76,8 +153,8 @@ class MemberItem:
             return item
         item["applied"] = True
         item["health"] = self.health.value
-        if self.status is not None:
-            status = self.status
+        status = self.status
+        if status is not None:
             extra = {
                 name: value
                 for name, value in (

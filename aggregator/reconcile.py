@@ -37,7 +37,7 @@ FAILED = "AggregateStatusFailed"
 WRITE_WAR = "StatusWriteWar"
 
 
-@dataclass
+@dataclass(slots=True)
 class LastWrite:
     outcome: str  # written, skipped, not-found, failed, not-owner, held
     message: str = ""
@@ -45,7 +45,7 @@ class LastWrite:
     at: float = field(default_factory=time.time)
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyState:
     """What the service remembers about one resource between reconciles."""
 
@@ -89,8 +89,14 @@ class Reconciler:
         self.ignore_patterns = [ignore_pattern(path) for path in ignore_paths]
         self.states: dict[ResourceKey, KeyState] = {}
 
+    def _state(self, key: ResourceKey) -> KeyState:
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = KeyState()
+        return state
+
     def note_report(self, key: ResourceKey, received_at: float) -> None:
-        state = self.states.setdefault(key, KeyState())
+        state = self._state(key)
         if state.pending_since is None:
             state.pending_since = received_at
 
@@ -140,7 +146,7 @@ class Reconciler:
         """Seconds to wait before reconciling ``key``: another writer keeps overwriting it."""
         delay = self.wars.hold(key)
         if delay > 0:
-            state = self.states.setdefault(key, KeyState())
+            state = self._state(key)
             state.last_write = LastWrite(
                 "held",
                 f"field manager {self.wars.manager(key)!r} keeps overwriting the status; "
@@ -197,7 +203,7 @@ class Reconciler:
         if not self.may_write(key):
             self._fenced(key)
             return False
-        state = self.states.setdefault(key, KeyState())
+        state = self._state(key)
         try:
             rt, cache = await self.caches.resolve(key.api_version, key.kind)
         except NotFound:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aggregator.customizations import LiveCustomizations
 from aggregator.events import EventRecorder, EventSettings
-from aggregator.ingest import Limits, RawItem, Rejected, Validator
+from aggregator.ingest import Limits, RawItem, Rejected, Validator, repeats
 from aggregator.kube.client import KubeClient, Obj
 from aggregator.metrics import Metrics
 from aggregator.model import MemberItem, ResourceKey
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServiceSettings:
     workers: int = 8
-    coalesce_delay_s: float = 0.02
+    coalesce_delay_s: float = 0.02  # with adaptive_coalescing, only while every worker is busy
+    adaptive_coalescing: bool = True
     min_write_interval_s: float = 1.0
     max_backoff_s: float = 60.0
     write_attempts: int = 5
@@ -62,6 +63,7 @@ class ItemResult:
 
 
 ACCEPTED = ItemResult("accepted")
+STALE = ItemResult("stale", "an equal or newer sequence is stored")
 
 
 class AggregationService:
@@ -90,6 +92,7 @@ class AggregationService:
             coalesce_delay_s=self.settings.coalesce_delay_s,
             min_interval_s=self.settings.min_write_interval_s,
             max_backoff_s=self.settings.max_backoff_s,
+            fold_above=self.settings.workers if self.settings.adaptive_coalescing else 0,
             metrics=self.metrics,
         )
         self.caches = TemplateCaches(
@@ -131,6 +134,7 @@ class AggregationService:
             field_manager=self.settings.field_manager,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._changed_in_flight: dict[ResourceKey, Obj | None] = {}
         self.accepting = False
 
     async def start(self) -> None:
@@ -218,14 +222,67 @@ class AggregationService:
 
     def report(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """Validate and store a batch; each item gets its own result."""
-        return self._store(*self._validate(raw_items))
+        results, rest = self._repeated(raw_items)
+        if rest:
+            self._merge(results, rest, self._store(*self._validate([raw_items[i] for i in rest])))
+        return [r or ACCEPTED for r in results]
 
     async def report_off_loop(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
         """``report``, parsing a big batch in a worker thread."""
-        return self._store(*await self._validate_off_loop(raw_items))
+        results, rest = self._repeated(raw_items)
+        if rest:
+            checked = await self._validate_off_loop([raw_items[i] for i in rest])
+            self._merge(results, rest, self._store(*checked))
+        return [r or ACCEPTED for r in results]
+
+    @staticmethod
+    def _merge(
+        results: list[ItemResult | None], indexes: list[int], answers: list[ItemResult]
+    ) -> None:
+        for index, answer in zip(indexes, answers, strict=True):
+            results[index] = answer
+
+    def _repeated(self, raw_items: Sequence[RawItem]) -> tuple[list[ItemResult | None], list[int]]:
+        """Answer the items that repeat a held item byte for byte, without parsing them.
+
+        Returns a result per item (None where not answered) and the indexes of the others,
+        which need validation. A batch naming a resource and cluster twice is left whole to
+        validation, which refuses the duplicates."""
+        results: list[ItemResult | None] = [None] * len(raw_items)
+        rest: list[int] = []
+        pairs = [
+            (ResourceKey(r.api_version, r.kind, r.namespace, r.name), r.cluster) for r in raw_items
+        ]
+        if len(set(pairs)) != len(pairs):
+            return results, list(range(len(raw_items)))
+        supported: dict[tuple[str, str], bool] = {}
+        accepted = stale = 0
+        for index, (raw, (key, cluster)) in enumerate(zip(raw_items, pairs, strict=True)):
+            held = self.store.get(key, cluster)
+            if held is None or not repeats(raw, held):
+                rest.append(index)
+                continue
+            type_key = (key.api_version, key.kind)
+            if type_key not in supported:
+                supported[type_key] = self.validator.supports_kind(*type_key)
+            if not supported[type_key]:
+                rest.append(index)
+                continue
+            if self.store.renew(held, raw.sequence) is Outcome.STALE:
+                results[index] = STALE
+                stale += 1
+            else:
+                results[index] = ACCEPTED
+                accepted += 1
+        if accepted:
+            self.metrics.reports.labels(result="accepted", reason="").inc(accepted)
+        if stale:
+            self.metrics.reports.labels(result="stale", reason="").inc(stale)
+        return results, rest
 
     def _store(self, results: list[ItemResult | None], valid: list[MemberItem]) -> list[ItemResult]:
         valid_items = iter(valid)
+        accepted = stale = 0
         for index, result in enumerate(results):
             if result is not None:
                 continue
@@ -238,13 +295,17 @@ class AggregationService:
             if outcome is Outcome.UNKNOWN_REMOVAL:
                 self.metrics.unknown_removals.inc()
             if outcome is Outcome.STALE:
-                self.metrics.reports.labels(result="stale", reason="").inc()
-                results[index] = ItemResult("stale", "an equal or newer sequence is stored")
+                stale += 1
+                results[index] = STALE
                 continue
-            self.metrics.reports.labels(result="accepted", reason="").inc()
+            accepted += 1
             results[index] = ACCEPTED
             if outcome is Outcome.CHANGED:
                 self._enqueue(item.key, item.received_at)
+        if accepted:
+            self.metrics.reports.labels(result="accepted", reason="").inc(accepted)
+        if stale:
+            self.metrics.reports.labels(result="stale", reason="").inc(stale)
         self.metrics.items_stored.set(len(self.store))
         return [r or ACCEPTED for r in results]
 
@@ -315,8 +376,21 @@ class AggregationService:
                 self.queue.add(key)
 
     def _template_changed(self, key: ResourceKey, obj: Obj | None) -> None:
+        if self.queue.processing(key):
+            # judged once the reconcile in flight is done: usually it is that reconcile's own
+            # write, which the writer has stored by then, and nothing needs to run again
+            self._changed_in_flight[key] = obj
+            return
         if self.reconciler.drifted(key, obj):
             self.queue.add(key)
+
+    def _recheck(self, key: ResourceKey, *, requeue: bool) -> None:
+        """Judge the last template change seen while ``key`` was in flight; ``requeue=False``
+        when the key is already due again (a retry, a hold), which such a change never hurried."""
+        if key in self._changed_in_flight:
+            drifted = self.reconciler.drifted(key, self._changed_in_flight.pop(key))
+            if drifted and requeue:
+                self.queue.add(key)
 
     # ownership --------------------------------------------------------------------------
 
@@ -379,18 +453,21 @@ class AggregationService:
             held = self.reconciler.held(key)
             if held > 0:
                 self.queue.done(key, throttle=False, after=held)
+                self._recheck(key, requeue=False)
                 continue
             failed, wrote = False, True
             try:
                 wrote = await self.reconciler.reconcile(key)
             except asyncio.CancelledError:
                 self.queue.done(key, failed=True)
+                self._changed_in_flight.pop(key, None)
                 raise
             except Exception as exc:
                 failed = True
                 log.warning("reconciling %s failed, will retry: %s", key, exc)
             # only a write starts the minimum interval: a skip must not delay the next change
             delay = self.queue.done(key, failed=failed, throttle=wrote)
+            self._recheck(key, requeue=not failed)
             if delay is not None:
                 self.metrics.retries.inc()
                 self.reconciler.retrying(key, delay)

@@ -91,6 +91,18 @@ class MemberStore:
             for key in [k for k in by_key if k in dropping]:
                 del by_key[key]
 
+    def get(self, key: ResourceKey, cluster: str) -> MemberItem | None:
+        """The item ``cluster`` holds for ``key``, if any."""
+        by_cluster = self._items.get(key)
+        return by_cluster.get(cluster) if by_cluster else None
+
+    def renew(self, item: MemberItem, sequence: int) -> Outcome:
+        """Apply a report that repeats the held ``item``: only its sequence moves forward."""
+        if sequence <= item.sequence:
+            return Outcome.STALE
+        item.sequence = sequence
+        return Outcome.UNCHANGED
+
     def clusters_of(self, key: ResourceKey) -> list[str]:
         return sorted(self._items.get(key, ()))
 
@@ -119,6 +131,8 @@ class MemberStore:
         tombstones.pop(item.key, None)
         if by_cluster is None:
             by_cluster = self._items[item.key] = {}
+        elif by_cluster:
+            item.key = next(iter(by_cluster.values())).key  # one key object per resource
         by_cluster[item.cluster] = item
         self._held[item.cluster] = (items, size + item.size)
         if current is None:

@@ -4,7 +4,10 @@
 - a key is processed by at most one worker at a time; added while in flight, it is processed
   again after ``done``;
 - an optional coalescing delay, and a minimum interval between two runs of the same key, turn a
-  burst of reports for one resource into one or two writes;
+  burst of reports for one resource into one or two writes; with ``fold_above`` the delay is
+  adaptive: the idle keys added in one turn of the event loop (one ingested batch) are due at
+  once when free workers can take them all; more than that is load, and they wait to fold the
+  reports that follow (the other clusters' batches of a burst) into one run;
 - failures are retried with per-key exponential backoff.
 """
 
@@ -36,11 +39,14 @@ class WorkQueue(Generic[K]):
         min_interval_s: float = 0.0,
         base_backoff_s: float = 0.05,
         max_backoff_s: float = 60.0,
+        fold_above: int = 0,
         metrics: Metrics | None = None,
         name: str = "status",
     ) -> None:
-        """``name`` labels the queue's ``workqueue_*`` metrics."""
+        """``fold_above=0`` applies ``coalesce_delay_s`` to every add; ``name`` labels the
+        queue's ``workqueue_*`` metrics."""
         self.coalesce_delay_s = coalesce_delay_s
+        self.fold_above = fold_above
         self.min_interval_s = min_interval_s
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -50,6 +56,8 @@ class WorkQueue(Generic[K]):
         self._scheduled: dict[K, float] = {}
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
+        self._eager: set[K] = set()  # made due at once by _promote, not yet taken
+        self._idle_added: list[tuple[K, float]] = []  # idle keys added in this loop turn
         self._last_done: dict[K, float] = {}
         self._pruned_size = 0
         self._failures: dict[K, int] = {}
@@ -65,6 +73,10 @@ class WorkQueue(Generic[K]):
     @property
     def in_flight(self) -> int:
         return len(self._processing)
+
+    def processing(self, key: K) -> bool:
+        """Whether ``key`` is in flight (handed out by ``get``, not yet ``done``)."""
+        return key in self._processing
 
     def _gauge(self) -> None:
         if self._metrics is not None:
@@ -98,9 +110,24 @@ class WorkQueue(Generic[K]):
         now = time.monotonic()
         at = now + self.coalesce_delay_s
         last = self._last_done.get(key)
-        if last is not None:
+        if last is not None and last + self.min_interval_s > now:
             at = max(at, last + self.min_interval_s)
+        elif self.fold_above and key not in self._scheduled:
+            self._idle_added.append((key, at))
+            if len(self._idle_added) == 1:
+                asyncio.get_running_loop().call_soon(self._promote)
         self._schedule(key, at)
+
+    def _promote(self) -> None:
+        """Make this turn's idle keys due at once if free workers can take every one of them."""
+        added, self._idle_added = self._idle_added, []
+        if len(added) > self.fold_above - len(self._eager) - len(self._processing):
+            return  # load: keep the delay, and fold what follows
+        now = time.monotonic()
+        for key, at in added:
+            if self._scheduled.get(key) == at:  # still waiting as added (not taken, not moved)
+                self._eager.add(key)
+                self._schedule(key, now)
 
     def add_after(self, key: K, delay_s: float) -> None:
         if self._shutdown:
@@ -123,6 +150,7 @@ class WorkQueue(Generic[K]):
                     break
                 heapq.heappop(self._heap)
                 del self._scheduled[key]
+                self._eager.discard(key)
                 self._processing.add(key)
                 self._gauge()
                 if self._observer is not None:

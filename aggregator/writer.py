@@ -3,7 +3,7 @@
 The first attempt uses the cached object (no read); the object the server returns goes straight
 into the cache. A 409 means someone else changed the object: read it live, compute the desired
 status again from the current member items, compare, and write again, a bounded number of times
-with jittered backoff.
+(the first re-read at once, the next ones after a jittered backoff).
 """
 
 from __future__ import annotations
@@ -102,45 +102,74 @@ class StatusWriter:
         """Bring ``.status`` to ``desired_of(obj)``; raises Conflict once attempts run out.
 
         ``may_write`` is asked right before each request; once it says no, nothing is sent."""
-        obj = cached
-        meta = cached["metadata"]
-        namespace, name = meta.get("namespace"), meta["name"]
+        try:
+            # the first attempt, from the cache, without the retry machinery: most writes end here
+            return await self._attempt(
+                rt, cache, cached, 1, desired_of, is_current, mode, may_write
+            )
+        except Conflict:
+            if self._max_attempts <= 1:
+                raise
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
+            stop=stop_after_attempt(self._max_attempts - 1),
             wait=wait_random_exponential(multiplier=0.01, max=self._backoff_max_s),
             retry=retry_if_exception_type(Conflict),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                number = attempt.retry_state.attempt_number
-                if number > 1:
-                    try:
-                        obj = await self._client.get(rt, namespace, name)
-                    except NotFound:
-                        return WriteOutcome(Result.NOT_FOUND, attempts=number)
-                    cache.put(obj)
-                desired = await desired_of(obj)
-                if is_current(obj, desired):
-                    return WriteOutcome(Result.SKIPPED, obj, obj, desired, number)
-                if may_write is not None and not may_write():
-                    return WriteOutcome(Result.FENCED, attempts=number)
-                try:
-                    written = await self._send(rt, obj, desired, mode)
-                except Conflict:
-                    self._metrics.conflicts.inc()
-                    self._metrics.writes.labels(mode=mode.value, result="conflict").inc()
-                    raise
-                except NotFound:
-                    self._metrics.writes.labels(mode=mode.value, result="not-found").inc()
-                    return WriteOutcome(Result.NOT_FOUND, attempts=number)
-                except ApiError:
-                    self._metrics.writes.labels(mode=mode.value, result="error").inc()
-                    raise
-                self._metrics.writes.labels(mode=mode.value, result="ok").inc()
-                cache.put(written)
-                return WriteOutcome(Result.WRITTEN, obj, written, desired, number)
+                return await self._attempt(
+                    rt,
+                    cache,
+                    cached,
+                    attempt.retry_state.attempt_number + 1,
+                    desired_of,
+                    is_current,
+                    mode,
+                    may_write,
+                )
         raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _attempt(
+        self,
+        rt: ResourceType,
+        cache: WatchCache,
+        cached: Obj,
+        number: int,
+        desired_of: DesiredFn,
+        is_current: CurrentFn,
+        mode: WriteMode,
+        may_write: FenceFn | None,
+    ) -> WriteOutcome:
+        """One attempt: after the first, from a live read."""
+        obj = cached
+        if number > 1:
+            meta = cached["metadata"]
+            try:
+                obj = await self._client.get(rt, meta.get("namespace"), meta["name"])
+            except NotFound:
+                return WriteOutcome(Result.NOT_FOUND, attempts=number)
+            cache.put(obj)
+        desired = await desired_of(obj)
+        if is_current(obj, desired):
+            return WriteOutcome(Result.SKIPPED, obj, obj, desired, number)
+        if may_write is not None and not may_write():
+            return WriteOutcome(Result.FENCED, attempts=number)
+        try:
+            written = await self._send(rt, obj, desired, mode)
+        except Conflict:
+            self._metrics.conflicts.inc()
+            self._metrics.writes.labels(mode=mode.value, result="conflict").inc()
+            raise
+        except NotFound:
+            self._metrics.writes.labels(mode=mode.value, result="not-found").inc()
+            return WriteOutcome(Result.NOT_FOUND, attempts=number)
+        except ApiError:
+            self._metrics.writes.labels(mode=mode.value, result="error").inc()
+            raise
+        self._metrics.writes.labels(mode=mode.value, result="ok").inc()
+        cache.put(written)
+        return WriteOutcome(Result.WRITTEN, obj, written, desired, number)
 
     async def _send(
         self, rt: ResourceType, obj: Obj, desired: dict[str, Any], mode: WriteMode

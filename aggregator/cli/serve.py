@@ -102,7 +102,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "coalesce-delay",
         default=0.02,
         kind=non_negative_float,
-        help="seconds a new key waits for more reports",
+        help="seconds a new key waits for more reports (with --adaptive-coalescing, only "
+        "when more keys arrive at once than workers are free)",
+    )
+    add(
+        p,
+        "adaptive-coalescing",
+        default=True,
+        kind=boolean,
+        help="write a key at once when a worker is free; fold reports only under load",
     )
     add(
         p,
@@ -249,6 +257,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add(p, "events", default=True, kind=boolean, help="record Events on updated templates")
     add(p, "event-qps", default=5.0, kind=non_negative_float, help="events per second, all objects")
     add(p, "event-burst", default=25, kind=positive_int, help="event burst, all objects")
+    add(
+        p,
+        "event-share",
+        default=0.01,
+        kind=non_negative_float,
+        help="Normal events per status write at most (the first write always gets one)",
+    )
     add(
         p,
         "event-object-interval",
@@ -462,6 +477,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
     return ServiceSettings(
         workers=args.workers,
         coalesce_delay_s=args.coalesce_delay,
+        adaptive_coalescing=args.adaptive_coalescing,
         min_write_interval_s=args.min_write_interval,
         write_attempts=args.write_attempts,
         max_backoff_s=args.retry_backoff_max,
@@ -491,6 +507,7 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
             enabled=args.events,
             global_qps=args.event_qps,
             global_burst=args.event_burst,
+            normal_share=args.event_share,
             per_object_qps=1 / args.event_object_interval if args.event_object_interval > 0 else 0,
         ),
     )

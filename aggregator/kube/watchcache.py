@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 from aggregator.kube.client import Gone, KubeClient, Obj
 from aggregator.kube.resources import ResourceType
@@ -22,6 +24,14 @@ from aggregator.metrics import Metrics
 log = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]
+# the start of a MODIFIED event of a namespaced object as the API server encodes it: type, then
+# the object's kind, apiVersion and metadata, whose name, namespace, uid and resourceVersion come
+# first (names and numbers hold no quote, so nothing earlier can look like these keys)
+_HEAD = re.compile(
+    rb'\{"type":"MODIFIED","object":\{"kind":"[^"]*","apiVersion":"[^"]*",'
+    rb'"metadata":\{"name":"(?P<name>[^"\\]+)","namespace":"(?P<namespace>[^"\\]+)",'
+    rb'"uid":"[^"\\]*","resourceVersion":"(?P<rv>[0-9]+)"'
+)
 ChangeHandler = Callable[[ObjectKey, Obj | None], None]
 
 
@@ -83,6 +93,7 @@ class WatchCache:
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_resource_version = ""
+        self.known_events = 0  # events not decoded: the cache already held their version
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -201,8 +212,23 @@ class WatchCache:
                 self._notify(key, None)
         self._synced.set()
 
+    def _known(self, line: bytes) -> bool:
+        """Whether ``line`` modifies an object the cache holds at its resourceVersion or newer
+        (typically our own write, stored when the server answered it): then it changes nothing
+        and is not decoded, only its resourceVersion is taken as the watch position."""
+        head = _HEAD.match(line)
+        if head is None:
+            return False
+        current = self._objects.get((head["namespace"].decode(), head["name"].decode()))
+        rv = head["rv"].decode()
+        if current is None or resource_version_of(current) < int(rv):
+            return False
+        self.last_resource_version = rv
+        self.known_events += 1
+        return True
+
     async def _watch_once(self) -> None:
-        async for event in self.client.watch(
+        async for line in self.client.watch_lines(
             self.resource_type,
             self.last_resource_version,
             timeout_seconds=self._watch_timeout_s,
@@ -210,6 +236,9 @@ class WatchCache:
             label_selector=self._label_selector,
             namespace=self._namespace,
         ):
+            if self._known(line):
+                continue
+            event = orjson.loads(line)
             kind = event.get("type")
             obj: Any = event.get("object") or {}
             if kind == "ERROR":

@@ -496,3 +496,43 @@ async def test_epoch_is_new_on_every_start(apiserver: LocalAPIServer) -> None:
             epochs.append(reply.epoch)
     assert len(set(epochs)) == 2
     assert all(epochs)
+
+
+def status_writes(before: Any, after: Any) -> int:
+    return sum(v for (_, _, sub), v in writes_between(before, after).items() if sub == "status")
+
+
+@pytest.mark.parametrize(
+    "settings", [ServiceSettings(workers=4, coalesce_delay_s=30.0, min_write_interval_s=0.3)]
+)
+async def test_a_report_to_an_idle_service_is_written_without_the_coalescing_delay(
+    kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
+) -> None:
+    await kube.create(DEPLOYMENTS, sample_deployment("idle", namespace))
+    before = await api_requests(kube, "deployments")
+
+    async def written() -> bool:
+        return (await status_of(kube, namespace, "idle")).get("readyReplicas") == 1
+
+    await agent.report(agent.item("member-a", namespace, "idle", ready(1)))
+    await eventually(written, within=10.0)  # well inside the 30 s delay
+    assert status_writes(before, await api_requests(kube, "deployments")) == 1
+
+
+@pytest.mark.parametrize(
+    "settings", [ServiceSettings(workers=2, coalesce_delay_s=2.0, min_write_interval_s=60.0)]
+)
+async def test_a_batch_bigger_than_the_free_workers_folds_the_next_batch_into_one_write(
+    kube: KubeClient, namespace: str, svc: RunningService, agent: Agent
+) -> None:
+    names = [f"busy-{i}" for i in range(4)]  # twice the workers
+    for name in names:
+        await kube.create(DEPLOYMENTS, sample_deployment(name, namespace, replicas=2))
+    before = await api_requests(kube, "deployments")
+    for cluster in ("member-a", "member-b"):
+        await agent.report(*(agent.item(cluster, namespace, n, ready(1)) for n in names))
+    # a partial write would hold the complete one back for the 60 s minimum interval, and no
+    # second write of a template can start within it: the count below is final
+    for name in names:
+        await wait_status(kube, namespace, name, readyReplicas=2)
+    assert status_writes(before, await api_requests(kube, "deployments")) == len(names)

@@ -464,3 +464,58 @@ def test_any_raw_item_is_validated_or_rejected(**fields: Any) -> None:
         assert "\n" not in text
     assert member.generation is None or 0 <= member.generation < 2**63
     writable(member.status)  # strict JSON: no NaN/Infinity anywhere, valid Unicode
+
+
+# every JSON object a status may hold; what parse_status returns must be what the strict
+# standard-library decoder reads, and the size must count every value
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5), st.booleans())
+def test_parse_status_reads_what_the_strict_decoder_reads(
+    value: dict[str, Any], ascii_only: bool
+) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    parsed = parse_status(raw, LIMITS)
+    assert parsed is not None
+    assert json.dumps(parsed.value, sort_keys=True) == json.dumps(json.loads(raw), sort_keys=True)
+    assert parsed.size == len(raw) + VALUE_COST * count_values(raw)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"at": "12:00:00", "a": 1, "a": 2}',  # colons in strings hide the duplicate in a count
+        b'{"a": {"t": "x:y", "b": 1, "b": 1}}',
+        b'{"m": "\\u003a", "a": 1, "a": 1}',  # an escaped colon
+    ],
+)
+def test_duplicate_keys_are_refused_whatever_the_strings_hold(payload: bytes) -> None:
+    with pytest.raises(Rejected, match="twice"):
+        parse_status(payload, LIMITS)
+
+
+@pytest.mark.parametrize("number", [b"18446744073709551616", b"-9223372036854775809", b"1" * 30])
+def test_integers_past_64_bits_are_refused_not_read_as_floats(number: bytes) -> None:
+    with pytest.raises(Rejected, match="64 bits"):
+        parse_status(b'{"n": ' + number + b"}", LIMITS)
+
+
+def test_large_floats_are_kept() -> None:
+    parsed = parse_status(b'{"n": 1e300, "m": -9.3e18}', LIMITS)
+    assert parsed is not None
+    assert parsed.value == {"n": 1e300, "m": -9.3e18}

@@ -519,3 +519,59 @@ async def test_a_run_that_wrote_nothing_does_not_start_the_min_interval() -> Non
     q.done("a")
     q.add("a")
     await assert_nothing_due(q)
+
+
+# --- adaptive coalescing ----------------------------------------------------------------
+
+
+async def test_adaptive_key_added_while_a_worker_is_free_is_due_at_once() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=2)
+    q.add("a")
+    assert await get(q) == "a", "an idle queue does not wait out the coalescing delay"
+
+
+async def test_adaptive_keys_added_together_that_fit_the_free_workers_are_due_at_once() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=2)
+    for key in ("a", "b", "b"):
+        q.add(key)
+    assert {await get(q), await get(q)} == {"a", "b"}
+
+
+async def test_adaptive_more_keys_at_once_than_free_workers_all_wait_and_fold() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=2)
+    for key in ("a", "b", "c"):
+        q.add(key)
+    await assert_nothing_due(q)
+    for key in ("a", "b", "c"):  # the next batch of a burst folds into the waiting keys
+        q.add(key)
+    await assert_nothing_due(q)
+    assert len(q) == 3
+
+
+async def test_adaptive_counts_keys_in_flight_as_busy_workers() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=1)
+    q.add("a")
+    assert await get(q) == "a"
+    q.add("b")  # the only worker is busy with a
+    await assert_nothing_due(q)
+    q.done("a")
+    q.add("c")
+    assert await get(q) == "c", "a worker is free again"
+
+
+async def test_adaptive_never_hurries_a_key_that_already_waits() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, fold_above=1)
+    q.add("a")
+    q.add("b")  # two at once for one worker: both wait
+    await assert_nothing_due(q)
+    q.add("a")  # a later report of a waiting key keeps folding
+    await assert_nothing_due(q)
+
+
+async def test_adaptive_keeps_the_min_interval_after_a_run() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=0.0, min_interval_s=60.0, fold_above=8)
+    q.add("a")
+    assert await get(q) == "a"
+    q.done("a")
+    q.add("a")
+    await assert_nothing_due(q)
