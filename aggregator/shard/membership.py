@@ -254,11 +254,11 @@ class Membership:
                 members.append(member)
         for key in [k for k in self._observed if k not in present]:
             del self._observed[key]
-        member = self.is_member()
-        if self._was_member and not member and not self._leaving:
+        belongs = self.is_member()
+        if self._was_member and not belongs and not self._leaving:
             self._rejoin_as_new_member()
-        self._was_member = member
-        if member:
+        self._was_member = belongs
+        if belongs:
             members.append(self.me)
         view = View.of(members)
         if view.id == self.view.id:
