@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -127,6 +128,9 @@ async def test_go_example_agent(svc: RunningService) -> None:
     )
     assert code == 0, output
     assert f"synced 3 items, service epoch {svc.service.epoch}" in output
-    assert 'member-go-example example/web: {"readyReplicas": 1' in output
+    prefix = "member-go-example example/web: "
+    printed = [line.removeprefix(prefix) for line in output.splitlines() if line.startswith(prefix)]
+    assert len(printed) == 1, output
+    assert json.loads(printed[0])["readyReplicas"] == 1
     assert held_clusters(svc, "api", "example") == ["member-go-example"]
     assert held_clusters(svc, "worker", "example") == []
