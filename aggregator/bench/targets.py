@@ -12,6 +12,11 @@ from aggregator.bench.variants import DEFAULTS, EQUAL, SERVICE, TUNED
 AT_DEFAULTS = f"{SERVICE}/{DEFAULTS}"
 TUNED_NAME = f"{SERVICE}/{TUNED}"
 CONTENDED = ("contention",)  # another writer: 409s there are not self-inflicted
+# one change per resource: nothing to fold, so statusagg's speed against the fastest baseline is
+# a gate there; where several changes of a resource fall within the minimum write interval,
+# statusagg folds them by design and the comparison is reported, not gated
+SPEED_GATED = ("unchanged", "burst")
+SPEED_NOISE_FLOOR = 0.05  # the least spread allowed for, whatever the quartiles of 3 rounds
 MAX_REQUESTS_PER_CHANGE = 1.05
 MAX_CONTENTION_CONFLICTS = 0.05
 BURST_SLACK = 1.25
@@ -42,9 +47,14 @@ def _scenario(name: str, section: dict[str, Any]) -> list[Target]:
         if cell is None:
             continue
         rpc = cell["median"]["requests_per_change"]
+        label = "API requests per effective change (median)"
+        if name in CONTENDED:  # the re-read and the re-write another writer's 409 forces
+            forced = 2 * cell["median"]["conflicts"] / max(1.0, section["effective_changes"])
+            rpc -= forced
+            label = "API requests per effective change, less two per 409 (median)"
         found.append(
             Target(
-                f"{name}: {variant} API requests per effective change (median)",
+                f"{name}: {variant} {label}",
                 rpc,
                 f"<= {MAX_REQUESTS_PER_CHANGE}",
                 rpc <= MAX_REQUESTS_PER_CHANGE,
@@ -97,15 +107,15 @@ def _scenario(name: str, section: dict[str, Any]) -> list[Target]:
         ratio = comparison["converge_ratio"]
         if not ratio["samples"]:
             continue
-        allowed = 1 + (ratio["q3"] - ratio["q1"])
+        allowed = 1 + max(ratio["q3"] - ratio["q1"], SPEED_NOISE_FLOOR)
         found.append(
             Target(
                 f"{name}: {comparison['service']} converge_s / {comparison['best_baseline']}'s "
                 "(fastest baseline at the same setting; same round, median)",
                 ratio["median"],
-                f"<= 1 + IQR = {allowed:.2f}",
+                f"<= 1 + max(IQR, {SPEED_NOISE_FLOOR}) = {allowed:.2f}",
                 ratio["median"] <= allowed,
-                gate=setting == EQUAL,
+                gate=setting == EQUAL and name in SPEED_GATED,
             )
         )
     return found

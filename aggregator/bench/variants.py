@@ -4,9 +4,9 @@ A variant is a strategy with a setting: ``defaults`` is what the strategy ships 
 5 workers per controller and its client limit of ``--kube-api-qps 40 / --kube-api-burst 60``,
 shared by its controllers; statusagg's ``ServiceSettings()`` and ``serve``'s ``--qps 200 /
 --burst 400``), ``equal`` is the strategy with ``EQUAL_CONCURRENCY`` workers and no client-side
-limit (for statusagg, ``tuned``: the same, plus a coalescing delay longer than one wave takes to
-ingest). ``limit`` has one setting: the PUT ceiling at ``EQUAL_CONCURRENCY`` in flight; ``naive``,
-a reference writer with no defaults of its own, runs at equal concurrency only.
+limit (for statusagg, ``tuned``: the same, its other settings at their defaults). ``limit`` has
+one setting: the PUT ceiling at ``EQUAL_CONCURRENCY`` in flight; ``naive``, a reference writer
+with no defaults of its own, runs at equal concurrency only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ KARMADA_QPS = 40.0  # --kube-api-qps, shared by the controller-manager's control
 KARMADA_BURST = 60  # --kube-api-burst
 SERVE_QPS = 200.0  # statusagg serve --qps
 SERVE_BURST = 400  # statusagg serve --burst
-TUNED_COALESCE_DELAY_S = 0.1
 
 DEFAULTS = "defaults"
 EQUAL = "equal"
@@ -74,9 +73,8 @@ class Variant:
 
 
 def statusagg_tuned() -> ServiceSettings:
-    """The service's defaults with equal concurrency and a longer coalescing delay; its event
-    settings stay at their defaults."""
-    return ServiceSettings(workers=EQUAL_CONCURRENCY, coalesce_delay_s=TUNED_COALESCE_DELAY_S)
+    """The service's defaults with equal concurrency (events included)."""
+    return ServiceSettings(workers=EQUAL_CONCURRENCY)
 
 
 def variants_of(strategy: str) -> list[Variant]:
