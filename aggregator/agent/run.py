@@ -153,8 +153,7 @@ class Agent:
                     removal_item(self.options.cluster, api_version, kind, namespace, name)
                 )
                 return
-            self._dirty.pop(ref, None)  # re-insert: the oldest change goes first
-            self._dirty[ref] = obj
+            self._dirty[ref] = obj  # a marked object keeps its place in line
             self._marked.set()
 
         return changed
@@ -162,8 +161,11 @@ class Agent:
     async def reflect_changes(self) -> None:
         """Reflect marked objects off the loop and offer their items, until cancelled.
 
-        An item is offered only if its object did not change again (nor leave) meanwhile, so
-        the latest state always wins and a removal is never overtaken."""
+        Marked objects are reflected in the order they were marked, each in its latest state.
+        An item is dropped if its object left meanwhile (a removal is never overtaken); if the
+        object changed again, the item is offered and the newer state follows in the next
+        batch, so the latest state always wins and an object that keeps changing is still
+        reported."""
         while True:
             await self._marked.wait()
             self._marked.clear()
@@ -173,7 +175,7 @@ class Agent:
                 self._in_flight = set(refs)
                 items = await self._off_loop([(ref[0], obj) for ref, obj in batch])
                 for ref, item in zip(refs, items, strict=True):
-                    if item is not None and ref in self._in_flight and ref not in self._dirty:
+                    if item is not None and ref in self._in_flight:
                         self.reporter.offer(item)
                 self._in_flight = set()
 
