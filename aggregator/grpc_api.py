@@ -141,7 +141,15 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
             )
             return response(self.epoch, results)
         if forwarded is not None:
-            return response(self.epoch, self.router.sync_local(request.cluster, request.items))
+            # parsed off the loop: stored only if the view is still the sender's
+            router, view_id = self.router, forwarded
+            results = await self._routed(
+                context,
+                router.sync_local(
+                    request.cluster, request.items, lambda: router.check_view(view_id)
+                ),
+            )
+            return response(self.epoch, results)
         return await self._routed(context, self.router.sync(request.cluster, request.items))
 
     async def SyncChunks(  # noqa: N802

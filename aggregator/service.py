@@ -227,11 +227,15 @@ class AggregationService:
             self._merge(results, rest, self._store(*self._validate([raw_items[i] for i in rest])))
         return [r or ACCEPTED for r in results]
 
-    async def report_off_loop(self, raw_items: Sequence[RawItem]) -> list[ItemResult]:
-        """``report``, parsing a big batch in a worker thread."""
+    async def report_off_loop(
+        self, raw_items: Sequence[RawItem], before_store: Callable[[], None] = lambda: None
+    ) -> list[ItemResult]:
+        """``report``, parsing a big batch in a worker thread; ``before_store`` runs between
+        parsing and storing (it may raise to store nothing more)."""
         results, rest = self._repeated(raw_items)
         if rest:
             checked = await self._validate_off_loop([raw_items[i] for i in rest])
+            before_store()
             self._merge(results, rest, self._store(*checked))
         return [r or ACCEPTED for r in results]
 
@@ -313,9 +317,17 @@ class AggregationService:
         """Replace the whole state of ``cluster`` with the valid items of ``raw_items``."""
         return self._replace(cluster, *self._validate(raw_items, cluster))
 
-    async def sync_off_loop(self, cluster: str, raw_items: Sequence[RawItem]) -> list[ItemResult]:
-        """``sync``, parsing a big batch in a worker thread."""
-        return self._replace(cluster, *await self._validate_off_loop(raw_items, cluster))
+    async def sync_off_loop(
+        self,
+        cluster: str,
+        raw_items: Sequence[RawItem],
+        before_store: Callable[[], None] = lambda: None,
+    ) -> list[ItemResult]:
+        """``sync``, parsing a big batch in a worker thread; ``before_store`` runs between
+        parsing and storing (it may raise to store nothing)."""
+        checked = await self._validate_off_loop(raw_items, cluster)
+        before_store()
+        return self._replace(cluster, *checked)
 
     def _replace(
         self, cluster: str, results: list[ItemResult | None], valid: list[MemberItem]

@@ -1,12 +1,20 @@
-"""Run an agent: member watch caches -> reflect/health -> batched reports to the service."""
+"""Run an agent: member watch caches -> reflect/health -> batched reports to the service.
+
+Reflection (which may run customization scripts up to their deadline) never runs on the event
+loop: a change only marks its object, and a background task reflects the marked objects in
+batches on one dedicated thread, so the agent's HTTP endpoints and its reports stay responsive
+while a script is slow.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +37,8 @@ from interpreters import (
 from interpreters.lua import Document, merge_documents
 
 log = logging.getLogger(__name__)
+
+ObjectRef = tuple[Target, ObjectKey]
 
 PROPAGATED_ANNOTATION = "work.karmada.io/name"
 
@@ -77,6 +87,12 @@ class Agent:
         self.client = client
         self.registry = registry
         self.metrics = ReporterMetrics()
+        self.metrics_address = ""  # host:port of /metrics and /healthz once serving
+        # one thread: registry calls are serialised, and changes reach it in order
+        self._reflecting = ThreadPoolExecutor(1, thread_name_prefix="reflect")
+        self._dirty: dict[ObjectRef, Obj] = {}
+        self._in_flight: set[ObjectRef] = set()
+        self._marked = asyncio.Event()
         self._caches: dict[Target, WatchCache] = {}
         self._file_documents = list(registry.documents)
         self._service_documents: list[Document] = []
@@ -100,30 +116,68 @@ class Agent:
             log.warning("reflecting %s %s failed: %s", kind, obj["metadata"].get("name"), exc)
             return None
 
-    def snapshot(self) -> list[pb.MemberStatus]:
-        """Items for every tracked object now (for Sync)."""
-        items = []
-        for (api_version, kind), cache in self._caches.items():
-            for obj in cache.objects():
-                if self._tracked(obj):
-                    item = self._item(api_version, kind, obj)
-                    if item is not None:
-                        items.append(item)
-        return items
+    def _items(self, objects: list[tuple[Target, Obj]]) -> list[pb.MemberStatus | None]:
+        """Reflect ``objects`` (blocking: runs on the reflecting thread)."""
+        return [self._item(api_version, kind, obj) for (api_version, kind), obj in objects]
+
+    async def _off_loop(self, objects: list[tuple[Target, Obj]]) -> list[pb.MemberStatus | None]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reflecting, self._items, objects)
+
+    async def snapshot(self) -> list[pb.MemberStatus]:
+        """Items for every tracked object now (for Sync), reflected off the event loop."""
+        objects = [
+            (target, obj)
+            for target, cache in self._caches.items()
+            for obj in cache.objects()
+            if self._tracked(obj)
+        ]
+        return [item for item in await self._off_loop(objects) if item is not None]
+
+    @property
+    def unreflected(self) -> set[ObjectRef]:
+        """Objects whose latest change is not yet offered to the reporter."""
+        return set(self._dirty) | self._in_flight
 
     def _handler(self, api_version: str, kind: str):  # type: ignore[no-untyped-def]
+        target = (api_version, kind)
+
         def changed(key: ObjectKey, obj: Obj | None) -> None:
-            namespace, name = key
+            ref = (target, key)
             if obj is None or not self._tracked(obj):
+                # a reflection of the object still on its way is older: drop it
+                self._dirty.pop(ref, None)
+                self._in_flight.discard(ref)
+                namespace, name = key
                 self.reporter.offer(
                     removal_item(self.options.cluster, api_version, kind, namespace, name)
                 )
                 return
-            item = self._item(api_version, kind, obj)
-            if item is not None:
-                self.reporter.offer(item)
+            self._dirty[ref] = obj  # a marked object keeps its place in line
+            self._marked.set()
 
         return changed
+
+    async def reflect_changes(self) -> None:
+        """Reflect marked objects off the loop and offer their items, until cancelled.
+
+        Marked objects are reflected in the order they were marked, each in its latest state.
+        An item is dropped if its object left meanwhile (a removal is never overtaken); if the
+        object changed again, the item is offered and the newer state follows in the next
+        batch, so the latest state always wins and an object that keeps changing is still
+        reported."""
+        while True:
+            await self._marked.wait()
+            self._marked.clear()
+            while self._dirty:
+                refs = list(itertools.islice(self._dirty, self.options.batch_size))
+                batch = [(ref, self._dirty.pop(ref)) for ref in refs]
+                self._in_flight = set(refs)
+                items = await self._off_loop([(ref[0], obj) for ref, obj in batch])
+                for ref, item in zip(refs, items, strict=True):
+                    if item is not None and ref in self._in_flight:
+                        self.reporter.offer(item)
+                self._in_flight = set()
 
     @property
     def watched(self) -> set[Target]:
@@ -152,7 +206,10 @@ class Agent:
             before = _scripts_by_target(self._file_documents + self._service_documents)
             merged = merge_documents(self._file_documents + documents)
             try:
-                await asyncio.to_thread(self.registry.set_customizations, merged)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    self._reflecting, self.registry.set_customizations, merged
+                )
             except CustomizationLoadError as exc:
                 log.warning("the service's customizations were not applied: %s", exc)
                 return
@@ -179,6 +236,7 @@ class Agent:
     async def stop(self) -> None:
         for cache in self._caches.values():
             await cache.stop()
+        self._reflecting.shutdown(wait=False, cancel_futures=True)
 
 
 @contextlib.asynccontextmanager
@@ -193,19 +251,20 @@ async def running_agent(options: AgentOptions) -> AsyncIterator[Agent]:
         status_client = StatusClient.over(channel, token=options.token, limits=limits)
         agent = Agent(options, client, registry, status_client)
         await agent.start()
+        reflecting = asyncio.create_task(agent.reflect_changes(), name="reflect")
         reporting = asyncio.create_task(agent.reporter.run(), name="reporter")
         following = (
             asyncio.create_task(agent.config.run(), name="agent config")
             if options.kinds_from_service
             else None
         )
-        runner, _ = await start_http(
+        runner, agent.metrics_address = await start_http(
             options.metrics_listen, agent.metrics.registry, agent.reporter.synced.is_set
         )
         try:
             yield agent
         finally:
-            for task in (reporting, following):
+            for task in (reflecting, reporting, following):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

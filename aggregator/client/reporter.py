@@ -9,9 +9,10 @@ the older), so memory stays bounded however long the service is away.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ItemKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 Signature = tuple[bytes, int, int | None, int | None, int | None, bool]
+Snapshot = Callable[[], list[pb.MemberStatus] | Awaitable[list[pb.MemberStatus]]]
 
 
 def item_key(item: pb.MemberStatus) -> ItemKey:
@@ -65,7 +67,9 @@ class ReporterMetrics:
 class Reporter:
     """Reports one cluster's items through ``client``.
 
-    ``snapshot`` returns an item for every object the cluster holds now (for Sync); ``offer``
+    ``snapshot`` returns (or, as a coroutine function, resolves to) an item for every object the
+    cluster holds now (for Sync); make it a coroutine function when building the items may
+    block, so the event loop stays free meanwhile. ``offer``
     and ``remove`` queue what changed. ``run`` does the sending until cancelled. Every failed
     call of ``client`` (it becomes the client's ``on_failure``) is counted in ``metrics``."""
 
@@ -73,7 +77,7 @@ class Reporter:
         self,
         client: StatusClient,
         cluster: str,
-        snapshot: Callable[[], list[pb.MemberStatus]],
+        snapshot: Snapshot,
         metrics: ReporterMetrics | None = None,
         *,
         flush_interval_s: float = 0.05,
@@ -154,7 +158,10 @@ class Reporter:
 
     async def _sync(self) -> None:
         covered = dict(self._pending)  # the snapshot includes (or, for removals, omits) these
-        items = self._stamp(self._snapshot())
+        snapshot = self._snapshot()
+        if inspect.isawaitable(snapshot):
+            snapshot = await snapshot
+        items = self._stamp(snapshot)
         answer = await self._client.sync(self.cluster, items)
         self.metrics.syncs.inc()
         self._count(answer, items)

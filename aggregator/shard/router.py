@@ -9,6 +9,7 @@ cluster for the items this replica does not own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -70,8 +71,9 @@ class Router:
 
     async def _fan_out(
         self,
+        view: View,
         groups: dict[Member, list[int]],
-        local: Callable[[list[int]], list[pb.ItemResult]],
+        local: Callable[[list[int], Callable[[], None]], Awaitable[list[pb.ItemResult]]],
         remote: Callable[[Member, list[int]], Awaitable[pb.ReportResponse]],
         call: str,
     ) -> list[pb.ItemResult]:
@@ -91,14 +93,22 @@ class Router:
                 )
             place(indexes, reply.results)
 
+        async def keep(indexes: list[int]) -> None:
+            # a big share is parsed off the loop: store it only under the view it was split by
+            place(indexes, await local(indexes, functools.partial(self._unchanged, view)))
+
         me = self.ownership.replica_id
-        for owner, indexes in groups.items():
-            if owner.id == me:  # before any await: under the view the batch was split by
-                place(indexes, local(indexes))
         await asyncio.gather(
-            *(forward(owner, indexes) for owner, indexes in groups.items() if owner.id != me)
+            *(
+                keep(indexes) if owner.id == me else forward(owner, indexes)
+                for owner, indexes in groups.items()
+            )
         )
         return results
+
+    def _unchanged(self, view: View) -> None:
+        if self.view.id != view.id:
+            raise NoOwner(f"the shard view changed from {view.id} while the items were parsed")
 
     async def report(self, items: Sequence[pb.MemberStatus]) -> pb.ReportResponse:
         """Answers carry the id of the view the items were routed by: if the view changes
@@ -108,8 +118,11 @@ class Router:
             return pb.ReportResponse(epoch=view.id)
         groups = self._split(view, items)
         results = await self._fan_out(
+            view,
             groups,
-            lambda indexes: _results(self.service.report([raw_item(items[i]) for i in indexes])),
+            lambda indexes, before_store: self._report_local(
+                [items[i] for i in indexes], before_store
+            ),
             lambda owner, indexes: self.peers.report(owner, view.id, [items[i] for i in indexes]),
             "report",
         )
@@ -122,8 +135,11 @@ class Router:
         for member in view.members:
             groups.setdefault(member, [])
         results = await self._fan_out(
+            view,
             groups,
-            lambda indexes: _results(self.sync_local(cluster, [items[i] for i in indexes])),
+            lambda indexes, before_store: self._sync_local(
+                cluster, [items[i] for i in indexes], before_store
+            ),
             lambda owner, indexes: self.peers.sync(
                 owner, view.id, cluster, [items[i] for i in indexes]
             ),
@@ -131,9 +147,28 @@ class Router:
         )
         return pb.ReportResponse(epoch=view.id, results=results)
 
-    def sync_local(self, cluster: str, items: Sequence[pb.MemberStatus]) -> list[ItemResult]:
-        """Apply this replica's share of a Sync and count the cluster as resynced."""
-        results = self.service.sync(cluster, [raw_item(m) for m in items])
+    async def _report_local(
+        self, items: Sequence[pb.MemberStatus], before_store: Callable[[], None]
+    ) -> list[pb.ItemResult]:
+        raw = [raw_item(m) for m in items]
+        return _results(await self.service.report_off_loop(raw, before_store))
+
+    async def _sync_local(
+        self, cluster: str, items: Sequence[pb.MemberStatus], before_store: Callable[[], None]
+    ) -> list[pb.ItemResult]:
+        return _results(await self.sync_local(cluster, items, before_store))
+
+    async def sync_local(
+        self,
+        cluster: str,
+        items: Sequence[pb.MemberStatus],
+        before_store: Callable[[], None] = lambda: None,
+    ) -> list[ItemResult]:
+        """Apply this replica's share of a Sync (a big one parsed in a worker thread,
+        ``before_store`` run before it is stored) and count the cluster as resynced."""
+        results = await self.service.sync_off_loop(
+            cluster, [raw_item(m) for m in items], before_store
+        )
         self.ownership.synced(cluster)
         return results
 

@@ -108,7 +108,12 @@ async def test_agents_aggregate_changes_removals_and_service_restart(
         async with agents_for(members, port) as agents:
             async with service_on(apiserver, port) as svc:
                 await eventually(lambda: status_is(replicas=2, readyReplicas=2))
-                assert all(a.reporter.epoch == svc.service.epoch for a in agents)
+
+                async def all_synced() -> bool:
+                    # an agent whose first calls found no service may still be backing off
+                    return all(a.reporter.epoch == svc.service.epoch for a in agents)
+
+                await eventually(all_synced)
             async with service_on(apiserver, port) as svc:
 
                 async def resynced() -> bool:

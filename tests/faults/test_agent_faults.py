@@ -291,7 +291,12 @@ def _sent(agent: Agent, namespace: str, name: str, ready: int) -> bool:
     cache = agent._caches[("apps/v1", "Deployment")]
     obj = cache.get((namespace, name))
     seen = obj is not None and (obj.get("status") or {}).get("readyReplicas") == ready
-    return seen and ("apps/v1", "Deployment", namespace, name) not in agent.reporter._pending
+    reflected = (("apps/v1", "Deployment"), (namespace, name)) not in agent.unreflected
+    return (
+        seen
+        and reflected
+        and ("apps/v1", "Deployment", namespace, name) not in agent.reporter._pending
+    )
 
 
 async def _lost(kube: KubeClient, fleet: Members, names: list[str]) -> list[str]:

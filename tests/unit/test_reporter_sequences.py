@@ -65,3 +65,21 @@ async def test_a_late_report_of_the_previous_process_is_stale() -> None:
     late = validator.validate(raw_item(old[-1]))
     assert store.put(late) is Outcome.STALE
     assert [m.sequence for m in old] == sorted(m.sequence for m in old)
+
+
+async def test_a_coroutine_snapshot_is_awaited_for_sync() -> None:
+    stub = RecordingStub()
+    client = StatusClient(stub)  # type: ignore[arg-type]
+
+    async def snapshot() -> list[pb.MemberStatus]:
+        await asyncio.sleep(0)
+        return [item(4)]
+
+    reporter = Reporter(client, "east", snapshot, ReporterMetrics(), heartbeat_s=60)
+    task = asyncio.create_task(reporter.run())
+    await reporter.synced.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    [synced] = stub.sent
+    assert json.loads(synced.status_json) == {"readyReplicas": 4}
+    assert synced.sequence > 0
