@@ -101,9 +101,10 @@ def report_command(args: argparse.Namespace) -> int:
         return missing
     from aggregator.bench.docs import MarkersMissing, update_docs
     from aggregator.bench.report import write
+    from aggregator.bench.results import judged
 
     try:
-        data = json.loads(args.source.read_text())
+        data = judged(json.loads(args.source.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.source}: {exc}", file=sys.stderr)
         return 2

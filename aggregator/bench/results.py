@@ -201,6 +201,11 @@ def to_json(
         }
     if replicas is not None:
         data["replicas"] = replicas_json(replicas)
+    return judged(data)
+
+
+def judged(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its targets and CI failures judged (again) by the current targets."""
     data["targets"] = [target.json() for target in evaluate(data)]
     data["ci_failures"] = ci_failures(data)
     return data

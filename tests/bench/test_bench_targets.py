@@ -58,7 +58,7 @@ def _gated(data: dict[str, Any]) -> dict[str, tuple[float, bool]]:
     return {t.name: (t.value, t.met) for t in evaluate(data) if t.gate}
 
 
-def test_slower_than_the_best_baseline_by_more_than_the_spread_fails_the_gate() -> None:
+def test_slower_than_the_best_baseline_by_more_than_the_spread_misses_the_target() -> None:
     runs = [_run(r, 1.0) for r in range(3)]
     within = _data(
         {"median": 1.1, "q1": 1.0, "q3": 1.2},
@@ -71,8 +71,12 @@ def test_slower_than_the_best_baseline_by_more_than_the_spread_fails_the_gate() 
         karmada__equal=_cell(runs),
     )
     speed = "burst: statusagg/tuned converge_s / karmada/equal's"
-    assert [met for name, (_, met) in _gated(within).items() if name.startswith(speed)] == [True]
-    assert [met for name, (_, met) in _gated(beyond).items() if name.startswith(speed)] == [False]
+
+    def judged(data: dict[str, Any]) -> list[tuple[bool, bool]]:
+        return [(t.met, t.gate) for t in evaluate(data) if t.name.startswith(speed)]
+
+    assert judged(within) == [(True, False)]
+    assert judged(beyond) == [(False, False)], "reported, not gated"
 
 
 @pytest.mark.parametrize(("rpc", "conflicts", "failures"), [(1.0, 0, 0), (1.06, 0, 1), (1.0, 1, 1)])
@@ -104,21 +108,20 @@ def test_a_client_limited_baseline_that_runs_out_of_time_is_reported_not_failed(
     assert by_name("karmada/defaults").qps == 40
 
 
-def test_the_speed_gate_allows_for_noise_and_spares_scenarios_that_fold_by_design() -> None:
+def test_the_speed_target_allows_for_noise() -> None:
     runs = [_run(r, 1.0) for r in range(3)]
     cells = {"statusagg__tuned": _cell(runs), "karmada__equal": _cell(runs)}
 
-    def speed(scenario: str, median: float) -> list[tuple[bool, bool]]:
+    def met(median: float) -> list[bool]:
         ratio = {"median": median, "q1": median, "q3": median}
         return [
-            (t.met, t.gate)
-            for t in evaluate(_data(ratio, scenario, **cells))
+            t.met
+            for t in evaluate(_data(ratio, **cells))
             if "converge_s / karmada/equal's" in t.name
         ]
 
-    assert speed("burst", 1.04) == [(True, True)], "within the noise floor of 0.05"
-    assert speed("burst", 1.06) == [(False, True)]
-    assert speed("fleet", 1.7) == [(False, False)], "reported, not gated"
+    assert met(1.04) == [True], "within the noise floor of 0.05"
+    assert met(1.06) == [False]
 
 
 def test_contention_counts_requests_less_those_the_other_writers_409s_force() -> None:
