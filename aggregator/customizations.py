@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aggregator.events import EventRecorder
-from aggregator.kube.client import KubeClient, NotFound, Obj
-from aggregator.kube.resources import ResourceType
+from aggregator.kube.client import KubeClient, Obj
+from aggregator.kube.served import wait_until_served
 from aggregator.kube.watchcache import ObjectKey, WatchCache
 from aggregator.metrics import Metrics
 from interpreters import CustomizationLoadError, Registry
@@ -77,7 +77,13 @@ class LiveCustomizations:
             await self._cache.stop()
 
     async def _run(self) -> None:
-        rt = await self._discover()
+        rt = await wait_until_served(
+            self._client,
+            API_VERSION,
+            KIND,
+            retry_s=self._discovery_retry_s,
+            meanwhile="only customization files are used until it does",
+        )
         self._cache = WatchCache(self._client, rt, self._changed, metrics=self._metrics)
         await self._cache.start()
         while True:
@@ -85,24 +91,6 @@ class LiveCustomizations:
             self._dirty.clear()
             await self._apply(self._cache.objects())
             self.applied.set()
-
-    async def _discover(self) -> ResourceType:
-        logged = False
-        while True:
-            try:
-                return await self._client.resource_type(API_VERSION, KIND)
-            except NotFound:
-                if not logged:
-                    log.info(
-                        "the control plane does not serve %s (%s): only customization files are "
-                        "used until it does",
-                        KIND,
-                        API_VERSION,
-                    )
-                    logged = True
-            except Exception as exc:
-                log.warning("discovering %s failed: %s", KIND, exc)
-            await asyncio.sleep(self._discovery_retry_s)
 
     def _changed(self, _key: ObjectKey, _obj: Obj | None) -> None:
         self._dirty.set()
