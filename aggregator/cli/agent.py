@@ -7,10 +7,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from aggregator.cli.options import UsageError, add, boolean, choice, positive_int
+from aggregator.cli.options import UsageError, add, boolean, log_flags, positive_int
 from aggregator.cli.paths import check_interpreters, check_kubeconfig, host_port, readable_files
 from aggregator.cli.serve import lua_flags, lua_settings_from
-from aggregator.logsetup import LOG_FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,20 +89,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         kind=positive_int,
         help="most bytes per Report or Sync message",
     )
-    add(
-        p,
-        "log-level",
-        default="info",
-        kind=choice("debug", "info", "warning", "error"),
-        help="debug, info, warning or error",
-    )
-    add(
-        p,
-        "log-format",
-        default="text",
-        kind=choice(*LOG_FORMATS),
-        help="text, or json: one object per line",
-    )
+    log_flags(p)
     p.set_defaults(func=run)
 
 

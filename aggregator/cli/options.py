@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from aggregator.logsetup import LOG_FORMATS
+
 EXIT_USAGE = 2
 ENV_PREFIX = "STATUSAGG_"
 
@@ -158,3 +160,21 @@ def add(
         **extra,
     )
     parser.env_options.append(EnvOption(flag, dest, kind, repeated))
+
+
+def log_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format``."""
+    add(
+        parser,
+        "log-level",
+        default="info",
+        kind=choice("debug", "info", "warning", "error"),
+        help="debug, info, warning or error",
+    )
+    add(
+        parser,
+        "log-format",
+        default="text",
+        kind=choice(*LOG_FORMATS),
+        help="text, or json: one object per line",
+    )

@@ -20,6 +20,7 @@ from aggregator.cli.options import (
     add,
     boolean,
     choice,
+    log_flags,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -34,7 +35,6 @@ from aggregator.cli.paths import (
 )
 from aggregator.events import EventSettings
 from aggregator.ingest import Limits
-from aggregator.logsetup import LOG_FORMATS
 from aggregator.service import ServiceSettings
 from aggregator.store import Quotas
 from aggregator.writer import WriteMode
@@ -314,20 +314,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="allow plaintext gRPC (local development only)",
     )
     _shard_flags(p)
-    add(
-        p,
-        "log-level",
-        default="info",
-        kind=choice("debug", "info", "warning", "error"),
-        help="debug, info, warning or error",
-    )
-    add(
-        p,
-        "log-format",
-        default="text",
-        kind=choice(*LOG_FORMATS),
-        help="text, or json: one object per line",
-    )
+    log_flags(p)
     p.set_defaults(func=run)
 
 
