@@ -11,6 +11,7 @@ from a failed call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ from typing import Any
 
 from aggregator.events import EventRecorder
 from aggregator.kube.client import KubeClient, Obj
-from aggregator.kube.follow import Follower
+from aggregator.kube.served import wait_until_served
+from aggregator.kube.watchcache import ObjectKey, WatchCache
 from aggregator.metrics import Metrics
 from aggregator.webhooks.client import CallFailed, WebhookClient
 from aggregator.webhooks.config import (
@@ -113,34 +115,48 @@ class LiveWebhooks:
         self._metrics = metrics
         self._on_kinds_changed = on_kinds_changed
         self._http = http or WebhookClient()
+        self._discovery_retry_s = discovery_retry_s
+        self._cache: WatchCache | None = None
+        self._dirty = asyncio.Event()
         self._good: dict[str, list[Webhook]] = {}
         self._objects: dict[str, Obj] = {}  # name -> the object, for its Events
         self._seen: dict[str, str] = {}  # name -> resourceVersion last loaded (or failed)
         self._layer = WebhookLayer([], self)
-        self._follower = Follower(
-            client,
-            API_VERSION,
-            KIND,
-            self._apply,
-            retry_s=discovery_retry_s,
-            meanwhile="no interpreter webhooks are called until it does",
-            metrics=metrics,
-            name="webhooks",
-        )
-
-    @property
-    def applied(self) -> asyncio.Event:
-        """Set after each change reached the registry."""
-        return self._follower.applied
+        self._task: asyncio.Task[None] | None = None
+        self.applied = asyncio.Event()  # set after each change reached the registry
 
     async def start(self) -> None:
-        await self._follower.start()
+        self._task = asyncio.create_task(self._run(), name="webhooks")
 
     async def stop(self) -> None:
-        await self._follower.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._cache is not None:
+            await self._cache.stop()
         await self._http.close()
 
-    async def _apply(self, objects: list[Obj]) -> None:
+    async def _run(self) -> None:
+        rt = await wait_until_served(
+            self._client,
+            API_VERSION,
+            KIND,
+            retry_s=self._discovery_retry_s,
+            meanwhile="no interpreter webhooks are called until it does",
+        )
+        self._cache = WatchCache(self._client, rt, self._changed, metrics=self._metrics)
+        await self._cache.start()
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            self._apply(self._cache.objects())
+            self.applied.set()
+
+    def _changed(self, _key: ObjectKey, _obj: Obj | None) -> None:
+        self._dirty.set()
+
+    def _apply(self, objects: list[Obj]) -> None:
         names = set()
         for obj in objects:
             meta = obj["metadata"]
