@@ -264,9 +264,12 @@ class StatusAggregatorServicer(pb_grpc.StatusAggregatorServicer):
         request: pb.GetAgentConfigRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> pb.AgentConfig:
-        """Any admitted caller may read it: it holds only the customizations' kinds and scripts."""
+        """Any admitted caller may read it: it holds only the customizations' kinds and scripts
+        and the webhook configurations (URLs and CA certificates, no secrets)."""
         await self._admit(context)
-        return agent_config(self.service.customization_documents())
+        return agent_config(
+            self.service.customization_documents(), self.service.webhook_configurations()
+        )
 
     def _aggregate(self, request: pb.GetAggregateRequest) -> pb.GetAggregateResponse:
         ref = request.resource

@@ -20,6 +20,7 @@ from aggregator.reconcile import KeyState, Reconciler
 from aggregator.rejection import RejectReason
 from aggregator.store import MemberStore, Outcome, QuotaExceeded, Quotas
 from aggregator.templates import TemplateCaches
+from aggregator.webhooks.config import Webhook
 from aggregator.webhooks.live import LiveWebhooks
 from aggregator.workqueue import ShutDown, WorkQueue
 from aggregator.writer import StatusWriter, WriteMode
@@ -447,6 +448,10 @@ class AggregationService:
         if self.customizations is not None:
             return self.customizations.documents
         return list(self.registry.documents)
+
+    def webhook_configurations(self) -> list[tuple[Obj, list[Webhook]]]:
+        """The interpreter webhook configurations in use (none when not followed)."""
+        return self.webhooks.in_force() if self.webhooks is not None else []
 
     def items(self, key: ResourceKey) -> list[MemberItem]:
         return self.store.items(key)

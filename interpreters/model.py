@@ -59,10 +59,14 @@ AsyncAggregateFn = Callable[[JSONObject, Sequence[Item]], Awaitable[JSONObject]]
 
 @dataclass(frozen=True, slots=True)
 class RemoteHook:
-    """An operation served outside the process (an interpreter webhook), awaited by callers."""
+    """An operation served outside the process (an interpreter webhook): ``aggregate`` is
+    awaited on the event loop; ``reflect`` and ``health`` block their caller, which must not be
+    the event loop, until the answer or the webhook's timeout. One of them is set."""
 
     source: str
-    aggregate: AsyncAggregateFn
+    aggregate: AsyncAggregateFn | None = None
+    reflect: ReflectFn | None = None
+    health: HealthFn | None = None
 
 
 class RemoteLayer(Protocol):

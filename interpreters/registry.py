@@ -1,7 +1,8 @@
 """The interpreter registry: one lookup table per operation, layers resolved at build time.
 
-Precedence per operation and kind: a user's Lua customization, then an interpreter
-webhook, then Python plugins (the first by entry point name), then the built-ins.
+Precedence per operation and kind: a user's Lua customization, then an interpreter webhook
+(aggregate in the service, reflect and health in agents), then Python plugins (the first by
+entry point name), then the built-ins.
 Kinds with no reflect hook anywhere report their whole `.status`, as in Karmada.
 """
 
@@ -187,7 +188,7 @@ class Registry:
         hooks run inline."""
         target = _target(template, Operation.AGGREGATE)
         webhook = self._webhook(target, Operation.AGGREGATE)
-        if webhook is not None:
+        if webhook is not None and webhook.aggregate is not None:
             return await webhook.aggregate(template, _sorted_items(items))
         if not self.runs_out_of_process(Operation.AGGREGATE, *target):
             return self.aggregate(template, items)
@@ -205,13 +206,23 @@ class Registry:
             self.lua_pool.close()
 
     def reflect(self, obj: dict[str, Any]) -> dict[str, Any] | None:
-        """The status a member object reports (its whole `.status` for kinds without a hook)."""
+        """The status a member object reports (its whole `.status` for kinds without a hook).
+
+        A webhook serving the kind is waited for: call this off the event loop."""
         target = _target(obj, Operation.REFLECT)
+        webhook = self._webhook(target, Operation.REFLECT)
+        if webhook is not None and webhook.reflect is not None:
+            return _run(Operation.REFLECT, obj, webhook.reflect, obj)
         return _run(Operation.REFLECT, obj, self._reflect.get(target, reflect_whole_status), obj)
 
     def health(self, obj: dict[str, Any]) -> bool | None:
-        """Whether a member object is healthy; None when no layer has a health hook for it."""
+        """Whether a member object is healthy; None when no layer has a health hook for it.
+
+        A webhook serving the kind is waited for: call this off the event loop."""
         target = _target(obj, Operation.HEALTH)
+        webhook = self._webhook(target, Operation.HEALTH)
+        if webhook is not None and webhook.health is not None:
+            return _run(Operation.HEALTH, obj, webhook.health, obj)
         hook = self._health.get(target)
         return None if hook is None else _run(Operation.HEALTH, obj, hook, obj)
 
@@ -320,7 +331,10 @@ def _run(operation: Operation, obj: JSONObject, hook: Callable[..., _T], *args: 
     try:
         return hook(*args)
     except InterpreterError as error:
-        raise InterpreterError(f"{operation} {object_label(obj)}: {error}") from error
+        # the caller may try again later only when the hook said so
+        again = isinstance(error, InterpreterUnavailable)
+        kind = InterpreterUnavailable if again else InterpreterError
+        raise kind(f"{operation} {object_label(obj)}: {error}") from error
     except Exception as error:
         raise InterpreterError(
             f"{operation} {object_label(obj)}: unexpected error: {error!r}"

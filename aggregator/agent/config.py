@@ -1,5 +1,5 @@
-"""Follow the service's agent configuration: kinds to watch and customizations to reflect and
-judge member objects with, polled with GetAgentConfig."""
+"""Follow the service's agent configuration: kinds to watch, customizations to reflect and judge
+member objects with, and interpreter webhooks to call for that, polled with GetAgentConfig."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import grpc
 
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.client import StatusClient
+from aggregator.webhooks.config import ConfigurationError, Webhook, parse_configuration
 from interpreters import CustomizationLoadError, Target
 from interpreters.lua import Document, parse_object
 
@@ -19,7 +21,17 @@ log = logging.getLogger(__name__)
 
 ORIGIN = "the service"
 
-Apply = Callable[[set[Target], list[Document]], Awaitable[None]]
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What the service hands out, loaded: what it does not load is left out."""
+
+    kinds: set[Target]
+    documents: list[Document]
+    webhooks: list[Webhook]
+
+
+Apply = Callable[[ServiceConfig], Awaitable[None]]
 
 
 def documents_of(config: pb.AgentConfig) -> list[Document]:
@@ -31,6 +43,21 @@ def documents_of(config: pb.AgentConfig) -> list[Document]:
         except (CustomizationLoadError, ValueError) as exc:
             log.warning("a customization from the service does not load: %s", exc)
     return documents
+
+
+def webhooks_of(config: pb.AgentConfig) -> list[Webhook]:
+    """The webhooks of ``config``'s configurations; a configuration that does not load is left
+    out with a warning."""
+    webhooks = []
+    for blob in config.webhooks_json:
+        try:
+            obj = json.loads(blob)
+            if not isinstance(obj, dict):
+                raise ConfigurationError("not a JSON object")
+            webhooks += parse_configuration(obj)
+        except (ConfigurationError, ValueError) as exc:
+            log.warning("a webhook configuration from the service does not load: %s", exc)
+    return webhooks
 
 
 class ConfigFollower:
@@ -47,7 +74,7 @@ class ConfigFollower:
         self._apply = apply
         self._interval_s = interval_s
         self.revision = ""
-        self._documents: list[Document] = []
+        self._loaded = ServiceConfig(set(), [], [])
         self.applied = asyncio.Event()  # set after each revision reached the agent
 
     async def run(self) -> None:
@@ -64,17 +91,22 @@ class ConfigFollower:
             await asyncio.sleep(self._interval_s)
 
     async def _use(self, config: pb.AgentConfig) -> None:
-        kinds = {(kind.api_version, kind.kind) for kind in config.kinds}
         if config.revision != self.revision:
-            self._documents = documents_of(config)
+            self._loaded = ServiceConfig(
+                {(kind.api_version, kind.kind) for kind in config.kinds},
+                documents_of(config),
+                webhooks_of(config),
+            )
         # every round: kinds the member cluster did not serve yet are tried again
-        await self._apply(kinds, self._documents)
+        await self._apply(self._loaded)
         if config.revision != self.revision:
             log.info(
-                "agent configuration %s from the service: %d kinds, %d customizations",
+                "agent configuration %s from the service: %d kinds, %d customizations, "
+                "%d webhook configurations",
                 config.revision,
-                len(kinds),
+                len(self._loaded.kinds),
                 len(config.customizations_json),
+                len(config.webhooks_json),
             )
             self.revision = config.revision
             self.applied.set()

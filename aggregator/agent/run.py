@@ -1,9 +1,11 @@
 """Run an agent: member watch caches -> reflect/health -> batched reports to the service.
 
-Reflection (which may run customization scripts up to their deadline) never runs on the event
-loop: a change only marks its object, and a background task reflects the marked objects in
-batches on one dedicated thread, so the agent's HTTP endpoints and its reports stay responsive
-while a script is slow.
+Reflection (which may run customization scripts up to their deadline, or wait for an
+interpreter webhook up to its timeout) never runs on the event loop: a change only marks its
+object, and a background task reflects the marked objects in batches on one dedicated thread,
+so the agent's HTTP endpoints and its reports stay responsive while a script or a webhook is
+slow. An object whose reflection failed is not reported; when the failure may pass (a webhook
+timed out, was unreachable or busy) it is reflected again after a backoff.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aggregator.agent.config import ConfigFollower
+from prometheus_client import Counter
+
+from aggregator.agent.config import ConfigFollower, ServiceConfig
 from aggregator.agent.items import member_item, removal_item
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.client import TLS, Limits, Reporter, ReporterMetrics, StatusClient, open_channel
@@ -26,14 +30,19 @@ from aggregator.httpserver import start_http
 from aggregator.kube.client import KubeClient, NotFound, Obj
 from aggregator.kube.config import load_cluster_access
 from aggregator.kube.watchcache import ObjectKey, WatchCache, object_key
+from aggregator.webhooks.calls import WebhookCalls
+from aggregator.webhooks.config import Webhook
+from aggregator.webhooks.layer import MEMBER_OPERATIONS, WebhookLayer
 from interpreters import (
     CustomizationLoadError,
     InterpreterError,
+    InterpreterUnavailable,
     LuaSettings,
     Registry,
     Target,
     build_registry,
 )
+from interpreters.jsonutil import object_label
 from interpreters.lua import Document, merge_documents
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,8 @@ log = logging.getLogger(__name__)
 ObjectRef = tuple[Target, ObjectKey]
 
 PROPAGATED_ANNOTATION = "work.karmada.io/name"
+FIRST_RETRY_S = 1.0
+MAX_RETRY_S = 60.0
 
 
 @dataclass
@@ -60,7 +71,8 @@ class AgentOptions:
     batch_size: int = 500
     batch_bytes: int = 4 * 1024 * 1024
     heartbeat_s: float = 5.0
-    # also watch the kinds of the service's customizations and reflect with them
+    # also watch the kinds of the service's customizations and webhook configurations, and
+    # reflect with them
     kinds_from_service: bool = True
     config_interval_s: float = 10.0
 
@@ -96,6 +108,23 @@ class Agent:
         self._caches: dict[Target, WatchCache] = {}
         self._file_documents = list(registry.documents)
         self._service_documents: list[Document] = []
+        self._webhooks: list[Webhook] = []
+        self._retries: dict[ObjectRef, int] = {}  # failures in a row that may pass
+        r = self.metrics.registry
+        self.webhook_calls = Counter(
+            "statusagg_agent_webhook_calls",
+            "Interpreter webhook calls by configuration, operation and result.",
+            ["configuration", "operation", "result"],
+            registry=r,
+        )
+        self.unreflected_objects = Counter(
+            "statusagg_agent_reflect_failures",
+            "Member object states not reported because reflecting them failed, by whether "
+            "they are tried again.",
+            ["retried"],
+            registry=r,
+        )
+        self._webhook_calls = WebhookCalls(self.webhook_calls)
         self.config = ConfigFollower(status_client, self.use, interval_s=options.config_interval_s)
         self.reporter = Reporter(
             status_client,
@@ -109,18 +138,27 @@ class Agent:
         wanted = self.options.require_annotation
         return not wanted or wanted in (obj["metadata"].get("annotations") or {})
 
-    def _item(self, api_version: str, kind: str, obj: Obj) -> pb.MemberStatus | None:
+    def _item(self, api_version: str, kind: str, obj: Obj) -> pb.MemberStatus | InterpreterError:
         try:
             return member_item(self.options.cluster, api_version, kind, obj, self.registry)
         except InterpreterError as exc:
-            log.warning("reflecting %s %s failed: %s", kind, obj["metadata"].get("name"), exc)
-            return None
+            retried = isinstance(exc, InterpreterUnavailable)
+            log.warning(
+                "%s is not reported%s: %s",
+                object_label(obj),
+                " (tried again later)" if retried else "",
+                exc,
+            )
+            self.unreflected_objects.labels(retried="yes" if retried else "no").inc()
+            return exc
 
-    def _items(self, objects: list[tuple[Target, Obj]]) -> list[pb.MemberStatus | None]:
+    def _items(self, objects: list[tuple[Target, Obj]]) -> list[pb.MemberStatus | InterpreterError]:
         """Reflect ``objects`` (blocking: runs on the reflecting thread)."""
         return [self._item(api_version, kind, obj) for (api_version, kind), obj in objects]
 
-    async def _off_loop(self, objects: list[tuple[Target, Obj]]) -> list[pb.MemberStatus | None]:
+    async def _off_loop(
+        self, objects: list[tuple[Target, Obj]]
+    ) -> list[pb.MemberStatus | InterpreterError]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reflecting, self._items, objects)
 
@@ -132,7 +170,8 @@ class Agent:
             for obj in cache.objects()
             if self._tracked(obj)
         ]
-        return [item for item in await self._off_loop(objects) if item is not None]
+        items = await self._off_loop(objects)
+        return [item for item in items if isinstance(item, pb.MemberStatus)]
 
     @property
     def unreflected(self) -> set[ObjectRef]:
@@ -148,6 +187,7 @@ class Agent:
                 # a reflection of the object still on its way is older: drop it
                 self._dirty.pop(ref, None)
                 self._in_flight.discard(ref)
+                self._retries.pop(ref, None)
                 namespace, name = key
                 self.reporter.offer(
                     removal_item(self.options.cluster, api_version, kind, namespace, name)
@@ -175,9 +215,30 @@ class Agent:
                 self._in_flight = set(refs)
                 items = await self._off_loop([(ref[0], obj) for ref, obj in batch])
                 for ref, item in zip(refs, items, strict=True):
-                    if item is not None and ref in self._in_flight:
+                    if ref not in self._in_flight:
+                        continue
+                    if isinstance(item, pb.MemberStatus):
+                        self._retries.pop(ref, None)
                         self.reporter.offer(item)
+                    elif isinstance(item, InterpreterUnavailable):
+                        self._retry_later(ref)
                 self._in_flight = set()
+
+    def _retry_later(self, ref: ObjectRef) -> None:
+        """Mark ``ref`` again after a backoff that doubles with each failure in a row, unless
+        it changed or left meanwhile."""
+        failures = self._retries.get(ref, 0) + 1
+        self._retries[ref] = failures
+        delay = min(FIRST_RETRY_S * 2 ** (failures - 1), MAX_RETRY_S)
+
+        def again() -> None:
+            cache = self._caches.get(ref[0])
+            obj = cache.get(ref[1]) if cache is not None else None
+            if obj is not None and self._retries.get(ref) == failures and ref not in self._dirty:
+                self._dirty[ref] = obj
+                self._marked.set()
+
+        asyncio.get_running_loop().call_later(delay, again)
 
     @property
     def watched(self) -> set[Target]:
@@ -196,17 +257,19 @@ class Agent:
         await cache.start()
         self._caches[target] = cache
 
-    async def use(self, kinds: set[Target], documents: list[Document]) -> None:
-        """Watch ``kinds`` besides the flags' and reflect with ``documents`` besides the files'.
+    async def use(self, config: ServiceConfig) -> None:
+        """Watch ``config.kinds`` besides the flags', reflect with ``config.documents`` besides
+        the files' and call ``config.webhooks`` for reflect and health.
 
         Kinds the member cluster does not serve are skipped (the next call tries again); a
-        kind left out stops being watched. Objects of kinds whose customizations changed are
-        reflected again."""
+        kind left out stops being watched. Objects of kinds whose customizations or serving
+        webhooks changed are reflected again."""
+        loop = asyncio.get_running_loop()
+        documents = config.documents
         if documents != self._service_documents:
             before = _scripts_by_target(self._file_documents + self._service_documents)
             merged = merge_documents(self._file_documents + documents)
             try:
-                loop = asyncio.get_running_loop()
                 await loop.run_in_executor(
                     self._reflecting, self.registry.set_customizations, merged
                 )
@@ -215,28 +278,45 @@ class Agent:
                 return
             self._service_documents = documents
             after = _scripts_by_target(self._file_documents + documents)
-            for target in before.keys() | after.keys():
-                cache = self._caches.get(target)
-                if before.get(target) != after.get(target) and cache is not None:
-                    handler = self._handler(*target)
-                    for obj in cache.objects():
-                        handler(object_key(obj), obj)
-        wanted = set(self.options.kinds) | kinds
+            self._reflect_again(
+                {t for t in before.keys() | after.keys() if before.get(t) != after.get(t)}
+            )
+        if config.webhooks != self._webhooks:
+            old, new = (
+                WebhookLayer(webhooks, self._webhook_calls, MEMBER_OPERATIONS, loop=loop)
+                for webhooks in (self._webhooks, config.webhooks)
+            )
+            layer = new if new.webhooks else None
+            await loop.run_in_executor(self._reflecting, self.registry.set_webhooks, layer)
+            self._webhooks = config.webhooks
+            self._reflect_again({target for target in self._caches if old.differs(new, target)})
+        wanted = set(self.options.kinds) | config.kinds
         for target in sorted(wanted - self._caches.keys()):
             try:
                 await self._watch(target)
             except NotFound:
                 log.info("%s %s is not served in this cluster yet", *target)
             else:
-                log.info("watching %s %s, a kind of the service's customizations", *target)
+                log.info(
+                    "watching %s %s, a kind of the service's customizations or webhooks", *target
+                )
         for target in sorted(self._caches.keys() - wanted):
             await self._caches.pop(target).stop()
             log.info("no longer watching %s %s", *target)
+
+    def _reflect_again(self, targets: set[Target]) -> None:
+        for target in targets:
+            cache = self._caches.get(target)
+            if cache is not None:
+                handler = self._handler(*target)
+                for obj in cache.objects():
+                    handler(object_key(obj), obj)
 
     async def stop(self) -> None:
         for cache in self._caches.values():
             await cache.stop()
         self._reflecting.shutdown(wait=False, cancel_futures=True)
+        await self._webhook_calls.close()
 
 
 @contextlib.asynccontextmanager

@@ -92,6 +92,18 @@ class Webhook:
         name = OPERATION_NAMES[operation]
         return any(rule.matches(target, name) for rule in self.rules)
 
+    def named_targets(self, operation: Operation) -> set[Target]:
+        """The (apiVersion, kind) pairs the rules name for ``operation``; ``*`` is kept."""
+        name = OPERATION_NAMES[operation]
+        return {
+            (f"{group}/{version}" if group else version, kind)
+            for rule in self.rules
+            if rule.operations & {name, WILDCARD}
+            for group in rule.api_groups
+            for version in rule.api_versions
+            for kind in rule.kinds
+        }
+
 
 def parse_configuration(obj: Mapping[str, Any]) -> list[Webhook]:
     """The webhooks of one configuration object.

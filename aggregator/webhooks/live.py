@@ -13,86 +13,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from aggregator.events import EventRecorder
 from aggregator.kube.client import KubeClient, Obj
 from aggregator.kube.served import wait_until_served
 from aggregator.kube.watchcache import ObjectKey, WatchCache
 from aggregator.metrics import Metrics
-from aggregator.webhooks.client import CallFailed, WebhookClient
+from aggregator.webhooks.calls import WebhookCalls
+from aggregator.webhooks.client import WebhookClient
 from aggregator.webhooks.config import (
     API_VERSION,
     KIND,
-    OPERATION_NAMES,
-    WILDCARD,
     ConfigurationError,
     Webhook,
     parse_configuration,
 )
-from aggregator.webhooks.protocol import BadAnswer, aggregate_answer, aggregate_request
-from interpreters import (
-    HookInfo,
-    InterpreterError,
-    InterpreterUnavailable,
-    Layer,
-    Operation,
-    Registry,
-    RemoteHook,
-    Target,
-)
-from interpreters.jsonutil import object_label
+from aggregator.webhooks.layer import WebhookLayer
+from interpreters import Registry, Target
 
 log = logging.getLogger(__name__)
 
 LOAD_FAILED = "WebhookConfigurationLoadFailed"
 CALL_FAILED = "WebhookCallFailed"
-OFF_LOOP_BYTES = 64 * 1024  # answers this large are decoded in a worker thread
 
 KindsChanged = Callable[[Callable[[Target], bool]], None]
-
-
-class WebhookLayer:
-    """The registry's webhook layer: of the webhooks matching a kind and operation, the first
-    by ``configuration/name`` serves it, as in Karmada."""
-
-    def __init__(self, webhooks: Sequence[Webhook], live: LiveWebhooks) -> None:
-        self.webhooks = sorted(webhooks, key=lambda webhook: webhook.uid)
-        self._live = live
-
-    def serving(self, target: Target, operation: Operation) -> Webhook | None:
-        if operation is not Operation.AGGREGATE:  # reflect and health run in member clusters
-            return None
-        return next((w for w in self.webhooks if w.matches(target, operation)), None)
-
-    def find(self, target: Target, operation: Operation) -> RemoteHook | None:
-        webhook = self.serving(target, operation)
-        if webhook is None:
-            return None
-
-        async def aggregate(template: dict[str, Any], items: Sequence[Any]) -> dict[str, Any]:
-            return await self._live.aggregate(webhook, template, items)
-
-        return RemoteHook(webhook.label, aggregate)
-
-    def rules(self) -> list[HookInfo]:
-        rows = set()
-        name = OPERATION_NAMES[Operation.AGGREGATE]
-        for webhook in self.webhooks:
-            for rule in webhook.rules:
-                if not rule.operations & {name, WILDCARD}:
-                    continue
-                for group in rule.api_groups:
-                    for version in rule.api_versions:
-                        api_version = f"{group}/{version}" if group else version
-                        for kind in rule.kinds:
-                            rows.add((api_version, kind, webhook.label))
-        return [
-            HookInfo(api_version, kind, Operation.AGGREGATE, Layer.WEBHOOK, label)
-            for api_version, kind, label in sorted(rows)
-        ]
 
 
 class LiveWebhooks:
@@ -114,14 +59,15 @@ class LiveWebhooks:
         self._recorder = recorder
         self._metrics = metrics
         self._on_kinds_changed = on_kinds_changed
-        self._http = http or WebhookClient()
+        self._calls = WebhookCalls(metrics.webhook_calls, http=http, on_failure=self._call_failed)
         self._discovery_retry_s = discovery_retry_s
         self._cache: WatchCache | None = None
         self._dirty = asyncio.Event()
-        self._good: dict[str, list[Webhook]] = {}
+        # name -> the last version that loaded, and its webhooks
+        self._good: dict[str, tuple[Obj, list[Webhook]]] = {}
         self._objects: dict[str, Obj] = {}  # name -> the object, for its Events
         self._seen: dict[str, str] = {}  # name -> resourceVersion last loaded (or failed)
-        self._layer = WebhookLayer([], self)
+        self._layer = WebhookLayer([], self._calls)
         self._task: asyncio.Task[None] | None = None
         self.applied = asyncio.Event()  # set after each change reached the registry
 
@@ -135,7 +81,7 @@ class LiveWebhooks:
                 await self._task
         if self._cache is not None:
             await self._cache.stop()
-        await self._http.close()
+        await self._calls.close()
 
     async def _run(self) -> None:
         rt = await wait_until_served(
@@ -167,23 +113,24 @@ class LiveWebhooks:
                 continue
             self._seen[name] = version
             try:
-                self._good[name] = parse_configuration(obj)
+                self._good[name] = (obj, parse_configuration(obj))
             except ConfigurationError as exc:
                 self._load_failed(obj, str(exc))
         for table in (self._good, self._seen, self._objects):
             for name in [n for n in table if n not in names]:
                 del table[name]
         before = self._layer
-        self._layer = WebhookLayer([w for hooks in self._good.values() for w in hooks], self)
+        self._layer = WebhookLayer(
+            [w for _, hooks in self._good.values() for w in hooks], self._calls
+        )
         self._registry.set_webhooks(self._layer if self._layer.webhooks else None)
         self._metrics.webhook_configurations.set(len(self._good))
         after = self._layer
+        self._on_kinds_changed(lambda target: before.differs(after, target))
 
-        def changed(target: Target) -> bool:
-            operation = Operation.AGGREGATE
-            return before.serving(target, operation) != after.serving(target, operation)
-
-        self._on_kinds_changed(changed)
+    def in_force(self) -> list[tuple[Obj, list[Webhook]]]:
+        """The configurations in use (each its last version that loaded), sorted by name."""
+        return [self._good[name] for name in sorted(self._good)]
 
     def _load_failed(self, obj: Obj, reason: str) -> None:
         name = obj["metadata"]["name"]
@@ -197,34 +144,7 @@ class LiveWebhooks:
             lambda: f"the configuration does not load and {kept}: {reason}",
         )
 
-    async def aggregate(
-        self, webhook: Webhook, template: dict[str, Any], items: Sequence[Any]
-    ) -> dict[str, Any]:
-        """The template with the status ``webhook`` aggregated.
-
-        Raises InterpreterUnavailable when the call may succeed later (timeout, unreachable,
-        TLS, HTTP error, busy) and InterpreterError for an answer that cannot be used."""
-        operation = OPERATION_NAMES[Operation.AGGREGATE]
-        where = f"{webhook.label}: {operation} {object_label(template)}"
-        uid = str(uuid.uuid4())
-        try:
-            body = await self._http.post(webhook, aggregate_request(uid, template, items))
-            if len(body) > OFF_LOOP_BYTES:
-                result = await asyncio.to_thread(aggregate_answer, uid, template, body)
-            else:
-                result = aggregate_answer(uid, template, body)
-        except CallFailed as exc:
-            self._call_failed(webhook, operation, exc.failure.value, f"{where}: {exc}")
-            error = InterpreterUnavailable if exc.retryable else InterpreterError
-            raise error(f"{where}: {exc}") from exc
-        except BadAnswer as exc:
-            self._call_failed(webhook, operation, "bad-answer", f"{where}: {exc}")
-            raise InterpreterError(f"{where}: {exc}") from exc
-        self._metrics.webhook_calls.labels(webhook.configuration, operation, "ok").inc()
-        return result
-
-    def _call_failed(self, webhook: Webhook, operation: str, result: str, message: str) -> None:
-        self._metrics.webhook_calls.labels(webhook.configuration, operation, result).inc()
+    def _call_failed(self, webhook: Webhook, operation: str, message: str) -> None:
         obj = self._objects.get(webhook.configuration)
         if obj is not None:
             self._recorder.record(

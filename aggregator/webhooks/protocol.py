@@ -1,4 +1,5 @@
-"""Karmada's ResourceInterpreterContext for AggregateStatus: the request and a checked answer."""
+"""Karmada's ResourceInterpreterContext for AggregateStatus, InterpretStatus and InterpretHealth:
+the request and a checked answer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import jsonpointer
 from aggregator.webhooks.config import API_VERSION
 
 CONTEXT_KIND = "ResourceInterpreterContext"
-AGGREGATE_STATUS = "AggregateStatus"
 JSON_PATCH = "JSONPatch"
 
 
@@ -23,26 +23,29 @@ class BadAnswer(ValueError):
     """The webhook's answer is not a usable ResourceInterpreterContext response."""
 
 
-def aggregate_request(
-    uid: str, template: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+def context_request(
+    uid: str,
+    operation: str,
+    obj: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ResourceInterpreterContext Karmada sends for AggregateStatus."""
-    metadata = template.get("metadata", {})
-    group, _, version = str(template.get("apiVersion", "")).rpartition("/")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": CONTEXT_KIND,
-        "request": {
-            "uid": uid,
-            "kind": {"group": group, "version": version, "kind": template.get("kind", "")},
-            "name": metadata.get("name", ""),
-            "namespace": metadata.get("namespace", ""),
-            "operation": AGGREGATE_STATUS,
-            "object": template,
-            "replicas": 0,
-            "aggregatedStatus": list(items),
-        },
+    """The ResourceInterpreterContext Karmada sends for ``operation`` on ``obj`` (the template,
+    or the member object for InterpretStatus and InterpretHealth); ``items`` for
+    AggregateStatus."""
+    metadata = obj.get("metadata", {})
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    request: dict[str, Any] = {
+        "uid": uid,
+        "kind": {"group": group, "version": version, "kind": obj.get("kind", "")},
+        "name": metadata.get("name", ""),
+        "namespace": metadata.get("namespace", ""),
+        "operation": operation,
+        "object": obj,
+        "replicas": 0,
     }
+    if items is not None:
+        request["aggregatedStatus"] = list(items)
+    return {"apiVersion": API_VERSION, "kind": CONTEXT_KIND, "request": request}
 
 
 def aggregate_answer(uid: str, template: Mapping[str, Any], body: bytes) -> dict[str, Any]:
@@ -72,6 +75,28 @@ def aggregate_answer(uid: str, template: Mapping[str, Any], body: bytes) -> dict
     if status is not None and not isinstance(status, dict):
         raise BadAnswer(f"the patched status is a {type(status).__name__}, not an object")
     return result
+
+
+def status_answer(uid: str, body: bytes) -> dict[str, Any] | None:
+    """The status an InterpretStatus answer reflects: ``rawStatus``, an object or null (no
+    status). Raises BadAnswer saying what is wrong with ``body``."""
+    response = _response(uid, body)
+    if "rawStatus" not in response:
+        raise BadAnswer("the answer has no response.rawStatus")
+    status = response["rawStatus"]
+    if status is not None and not isinstance(status, dict):
+        raise BadAnswer(f"response.rawStatus is a {type(status).__name__}, not an object")
+    return status
+
+
+def health_answer(uid: str, body: bytes) -> bool:
+    """Whether an InterpretHealth answer says healthy (``healthy``, a boolean).
+
+    Raises BadAnswer saying what is wrong with ``body``."""
+    healthy = _response(uid, body).get("healthy")
+    if not isinstance(healthy, bool):
+        raise BadAnswer(f"response.healthy must be a boolean, got {healthy!r}")
+    return healthy
 
 
 def _response(uid: str, body: bytes) -> Mapping[str, Any]:

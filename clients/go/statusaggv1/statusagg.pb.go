@@ -865,15 +865,20 @@ func (x *KindRef) GetKind() string {
 
 type AgentConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Changes whenever the kinds or the customizations change.
+	// Changes whenever the kinds, the customizations or the webhook configurations change.
 	Revision string `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	// The targets of the customizations, sorted.
+	// The targets of the customizations and the kinds the webhook configurations name for
+	// InterpretStatus or InterpretHealth (by exact group, version and kind), sorted.
 	Kinds []*KindRef `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
 	// ResourceInterpreterCustomization objects (config.karmada.io/v1alpha1) as JSON, sorted by
 	// name; agents merge them with their own files under Karmada's rules.
 	CustomizationsJson [][]byte `protobuf:"bytes,3,rep,name=customizations_json,json=customizationsJson,proto3" json:"customizations_json,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// ResourceInterpreterWebhookConfiguration objects (config.karmada.io/v1alpha1) in use by the
+	// service, as JSON, sorted by name; agents call their webhooks for InterpretStatus and
+	// InterpretHealth.
+	WebhooksJson  [][]byte `protobuf:"bytes,4,rep,name=webhooks_json,json=webhooksJson,proto3" json:"webhooks_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentConfig) Reset() {
@@ -923,6 +928,13 @@ func (x *AgentConfig) GetKinds() []*KindRef {
 func (x *AgentConfig) GetCustomizationsJson() [][]byte {
 	if x != nil {
 		return x.CustomizationsJson
+	}
+	return nil
+}
+
+func (x *AgentConfig) GetWebhooksJson() [][]byte {
+	if x != nil {
+		return x.WebhooksJson
 	}
 	return nil
 }
@@ -996,11 +1008,12 @@ const file_statusagg_v1_statusagg_proto_rawDesc = "" +
 	"\aKindRef\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\"\x87\x01\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"\xac\x01\n" +
 	"\vAgentConfig\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\tR\brevision\x12+\n" +
 	"\x05kinds\x18\x02 \x03(\v2\x15.statusagg.v1.KindRefR\x05kinds\x12/\n" +
-	"\x13customizations_json\x18\x03 \x03(\fR\x12customizationsJson*^\n" +
+	"\x13customizations_json\x18\x03 \x03(\fR\x12customizationsJson\x12#\n" +
+	"\rwebhooks_json\x18\x04 \x03(\fR\fwebhooksJson*^\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n" +

@@ -47,8 +47,9 @@ type StatusAggregatorClient interface {
 	SyncChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SyncChunk, ReportResponse], error)
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(ctx context.Context, in *GetAggregateRequest, opts ...grpc.CallOption) (*GetAggregateResponse, error)
-	// The kinds agents watch besides their own list and the customizations they reflect and
-	// judge member objects with: the service's customization files and live objects.
+	// The kinds agents watch besides their own list, the customizations they reflect and
+	// judge member objects with (the service's customization files and live objects) and the
+	// interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
 	GetAgentConfig(ctx context.Context, in *GetAgentConfigRequest, opts ...grpc.CallOption) (*AgentConfig, error)
 }
 
@@ -131,8 +132,9 @@ type StatusAggregatorServer interface {
 	SyncChunks(grpc.ClientStreamingServer[SyncChunk, ReportResponse]) error
 	// What the service holds for one resource: member items, last aggregate, last write.
 	GetAggregate(context.Context, *GetAggregateRequest) (*GetAggregateResponse, error)
-	// The kinds agents watch besides their own list and the customizations they reflect and
-	// judge member objects with: the service's customization files and live objects.
+	// The kinds agents watch besides their own list, the customizations they reflect and
+	// judge member objects with (the service's customization files and live objects) and the
+	// interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
 	GetAgentConfig(context.Context, *GetAgentConfigRequest) (*AgentConfig, error)
 	mustEmbedUnimplementedStatusAggregatorServer()
 }

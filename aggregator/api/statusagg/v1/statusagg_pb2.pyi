@@ -408,16 +408,26 @@ class AgentConfig(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     KINDS_FIELD_NUMBER: _builtins.int
     CUSTOMIZATIONS_JSON_FIELD_NUMBER: _builtins.int
+    WEBHOOKS_JSON_FIELD_NUMBER: _builtins.int
     revision: _builtins.str
-    """Changes whenever the kinds or the customizations change."""
+    """Changes whenever the kinds, the customizations or the webhook configurations change."""
     @_builtins.property
     def kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___KindRef]:
-        """The targets of the customizations, sorted."""
+        """The targets of the customizations and the kinds the webhook configurations name for
+        InterpretStatus or InterpretHealth (by exact group, version and kind), sorted.
+        """
 
     @_builtins.property
     def customizations_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """ResourceInterpreterCustomization objects (config.karmada.io/v1alpha1) as JSON, sorted by
         name; agents merge them with their own files under Karmada's rules.
+        """
+
+    @_builtins.property
+    def webhooks_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """ResourceInterpreterWebhookConfiguration objects (config.karmada.io/v1alpha1) in use by the
+        service, as JSON, sorted by name; agents call their webhooks for InterpretStatus and
+        InterpretHealth.
         """
 
     def __init__(
@@ -426,10 +436,11 @@ class AgentConfig(_message.Message):
         revision: _builtins.str = ...,
         kinds: _abc.Iterable[Global___KindRef] | None = ...,
         customizations_json: _abc.Iterable[_builtins.bytes] | None = ...,
+        webhooks_json: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customizations_json", b"customizations_json", "kinds", b"kinds", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customizations_json", b"customizations_json", "kinds", b"kinds", "revision", b"revision", "webhooks_json", b"webhooks_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

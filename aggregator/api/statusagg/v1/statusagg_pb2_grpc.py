@@ -99,8 +99,9 @@ class StatusAggregatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetAgentConfig(self, request, context):
-        """The kinds agents watch besides their own list and the customizations they reflect and
-        judge member objects with: the service's customization files and live objects.
+        """The kinds agents watch besides their own list, the customizations they reflect and
+        judge member objects with (the service's customization files and live objects) and the
+        interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,8 +51,9 @@ class StatusAggregatorStub:
     GetAggregate: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]
     """What the service holds for one resource: member items, last aggregate, last write."""
     GetAgentConfig: _grpc.UnaryUnaryMultiCallable[_statusagg_pb2.GetAgentConfigRequest, _statusagg_pb2.AgentConfig]
-    """The kinds agents watch besides their own list and the customizations they reflect and
-    judge member objects with: the service's customization files and live objects.
+    """The kinds agents watch besides their own list, the customizations they reflect and
+    judge member objects with (the service's customization files and live objects) and the
+    interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
     """
 
 @_typing.type_check_only
@@ -76,8 +77,9 @@ class StatusAggregatorAsyncStub(StatusAggregatorStub):
     GetAggregate: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.GetAggregateRequest, _statusagg_pb2.GetAggregateResponse]  # type: ignore[assignment]
     """What the service holds for one resource: member items, last aggregate, last write."""
     GetAgentConfig: _aio.UnaryUnaryMultiCallable[_statusagg_pb2.GetAgentConfigRequest, _statusagg_pb2.AgentConfig]  # type: ignore[assignment]
-    """The kinds agents watch besides their own list and the customizations they reflect and
-    judge member objects with: the service's customization files and live objects.
+    """The kinds agents watch besides their own list, the customizations they reflect and
+    judge member objects with (the service's customization files and live objects) and the
+    interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
     """
 
 class StatusAggregatorServicer(metaclass=_abc_1.ABCMeta):
@@ -128,8 +130,9 @@ class StatusAggregatorServicer(metaclass=_abc_1.ABCMeta):
         request: _statusagg_pb2.GetAgentConfigRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_statusagg_pb2.AgentConfig, _abc.Awaitable[_statusagg_pb2.AgentConfig]]:
-        """The kinds agents watch besides their own list and the customizations they reflect and
-        judge member objects with: the service's customization files and live objects.
+        """The kinds agents watch besides their own list, the customizations they reflect and
+        judge member objects with (the service's customization files and live objects) and the
+        interpreter webhook configurations they call for InterpretStatus and InterpretHealth.
         """
 
 def add_StatusAggregatorServicer_to_server(servicer: StatusAggregatorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
