@@ -1,6 +1,7 @@
 """A real HTTPS interpreter webhook for tests: a CA made with ``cryptography``, an aiohttp
 server on 127.0.0.1 whose paths answer Karmada ResourceInterpreterContext requests in
-different ways (well, slowly, with garbage, too much)."""
+different ways (well, slowly, with garbage, too much), for AggregateStatus and for the member
+operations InterpretStatus and InterpretHealth."""
 
 from __future__ import annotations
 
@@ -109,11 +110,23 @@ def summed_status(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def member_status(request: dict[str, Any]) -> dict[str, Any]:
+    """The status the ``/member`` path reflects: the member object's ``ready``, renamed."""
+    return {"webhookReady": (request["object"].get("status") or {}).get("ready")}
+
+
+def member_healthy(request: dict[str, Any]) -> bool:
+    """The health the ``/member`` path judges: the member object's phase is Running."""
+    return bool((request["object"].get("status") or {}).get("phase") == "Running")
+
+
 @dataclass
 class WebhookServer:
-    """Paths: ``/sum`` answers a JSON patch setting ``summed_status``; ``/hang`` answers only
-    once ``release`` is set; ``/garbage`` answers text; ``/huge`` answers ``huge_bytes``;
-    ``/refuse`` answers successful=false."""
+    """Paths: ``/sum`` answers a JSON patch setting ``summed_status``; ``/member`` answers
+    InterpretStatus with ``member_status``, InterpretHealth with ``member_healthy`` and
+    AggregateStatus with no change (HTTP 503 while ``failing`` is set); ``/hang`` answers only once ``release`` is set;
+    ``/garbage`` answers text; ``/huge`` answers ``huge_bytes``; ``/refuse`` answers
+    successful=false."""
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -124,6 +137,7 @@ class WebhookServer:
     _waiting_per_kind: Counter[str] = field(default_factory=Counter)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     huge_bytes: int = 5 * 1024 * 1024
+    failing: bool = False
 
     async def handle(self, http: web.Request) -> web.StreamResponse:
         path = http.path
@@ -133,6 +147,8 @@ class WebhookServer:
         self.requests.append(request)
         if path == "/garbage":
             return web.Response(text="<html>not a ResourceInterpreterContext</html>")
+        if path == "/member" and self.failing:
+            return web.Response(status=503, text="failing on purpose")
         if path == "/huge":
             return web.Response(body=b" " * self.huge_bytes, content_type="application/json")
         if path == "/hang":
@@ -160,6 +176,10 @@ class WebhookServer:
             patch = [{"op": "add", "path": "/status", "value": summed_status(request)}]
             response["patchType"] = "JSONPatch"
             response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
+        elif path == "/member" and request["operation"] == "InterpretStatus":
+            response["rawStatus"] = member_status(request)
+        elif path == "/member" and request["operation"] == "InterpretHealth":
+            response["healthy"] = member_healthy(request)
         return web.json_response(
             {
                 "apiVersion": "config.karmada.io/v1alpha1",

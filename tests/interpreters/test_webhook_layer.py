@@ -35,7 +35,7 @@ class Webhooks:
         async def aggregate(template: dict[str, Any], items: Sequence[Any]) -> dict[str, Any]:
             return template | {"status": {"clusters": [i["clusterName"] for i in items]}}
 
-        return RemoteHook("webhook example", aggregate)
+        return RemoteHook("webhook example", aggregate=aggregate)
 
     def rules(self) -> list[HookInfo]:
         return [HookInfo(f"{self.group}/*", "*", Operation.AGGREGATE, Layer.WEBHOOK, "example")]

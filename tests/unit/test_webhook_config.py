@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aggregator.webhooks.config import ConfigurationError, parse_configuration
-from aggregator.webhooks.protocol import BadAnswer, aggregate_answer, aggregate_request
+from aggregator.webhooks.protocol import BadAnswer, aggregate_answer, context_request
 from interpreters import Operation
 
 
@@ -108,7 +108,7 @@ TEMPLATE = {"apiVersion": "apps.example.io/v1", "kind": "Widget", "metadata": {"
 
 def test_request_shape() -> None:
     items = [{"clusterName": "m1", "status": {"ready": 1}}]
-    request = aggregate_request("u1", TEMPLATE, items)["request"]
+    request = context_request("u1", "AggregateStatus", TEMPLATE, items)["request"]
     assert request["kind"] == {"group": "apps.example.io", "version": "v1", "kind": "Widget"}
     assert request["operation"] == "AggregateStatus"
     assert request["aggregatedStatus"] == items
