@@ -124,9 +124,9 @@ def member_healthy(request: dict[str, Any]) -> bool:
 class WebhookServer:
     """Paths: ``/sum`` answers a JSON patch setting ``summed_status``; ``/member`` answers
     InterpretStatus with ``member_status``, InterpretHealth with ``member_healthy`` and
-    AggregateStatus with no change (HTTP 503 while ``failing`` is set); ``/hang`` answers only once ``release`` is set;
-    ``/garbage`` answers text; ``/huge`` answers ``huge_bytes``; ``/refuse`` answers
-    successful=false."""
+    AggregateStatus with no change (HTTP 503 while ``failing`` is set); ``/hang`` answers only
+    once ``release`` is set; ``/garbage`` answers text; ``/huge`` answers ``huge_bytes``;
+    ``/refuse`` answers successful=false."""
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)

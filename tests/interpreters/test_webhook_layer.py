@@ -97,3 +97,77 @@ async def test_customizations_come_before_webhooks_and_webhooks_before_native(
             with_ric.close()
     finally:
         registry.close()
+
+
+class MemberWebhooks:
+    """Serves reflect and health for every kind of ``group``, as an agent's layer does."""
+
+    def __init__(self, group: str, *, unavailable: bool = False) -> None:
+        self.group = group
+        self.unavailable = unavailable
+
+    def find(self, target: Target, operation: Operation) -> RemoteHook | None:
+        if not target[0].startswith(f"{self.group}/"):
+            return None
+
+        def reflect(obj: dict[str, Any]) -> dict[str, Any] | None:
+            if self.unavailable:
+                raise InterpreterUnavailable("no answer within 1s")
+            return {"fromWebhook": True}
+
+        if operation is Operation.REFLECT:
+            return RemoteHook("member webhook", reflect=reflect)
+        if operation is Operation.HEALTH:
+            return RemoteHook("member webhook", health=lambda obj: False)
+        return None
+
+    def rules(self) -> list[HookInfo]:
+        return [
+            HookInfo(f"{self.group}/*", "*", operation, Layer.WEBHOOK, "member webhook")
+            for operation in (Operation.REFLECT, Operation.HEALTH)
+        ]
+
+
+REFLECT_RIC = """
+apiVersion: config.karmada.io/v1alpha1
+kind: ResourceInterpreterCustomization
+metadata: {name: deployments}
+spec:
+  target: {apiVersion: apps/v1, kind: Deployment}
+  customizations:
+    statusReflection:
+      luaScript: |
+        function ReflectStatus(observedObj)
+          return {lua = true}
+        end
+"""
+
+
+def test_member_webhooks_reflect_and_judge_below_customizations(tmp_path: Path) -> None:
+    member = DEPLOYMENT | {"status": {"readyReplicas": 1}}
+    registry = build_registry(load_plugins=False)
+    registry.set_webhooks(MemberWebhooks("apps"))
+    assert registry.reflect(member) == {"fromWebhook": True}  # not the native reflection
+    assert registry.health(member) is False
+    assert registry.reflect(WIDGET | {"status": {"a": 1}}) == {"a": 1}  # not matched: native
+    registry.close()
+
+    (tmp_path / "ric.yaml").write_text(REFLECT_RIC)
+    with_ric = build_registry([tmp_path / "ric.yaml"], load_plugins=False)
+    with_ric.set_webhooks(MemberWebhooks("apps"))
+    try:
+        assert with_ric.reflect(member) == {"lua": True}
+        assert with_ric.health(member) is False  # the customization has no health script
+        rows = {(r.api_version, r.kind, r.operation): r.layer for r in with_ric.describe()}
+        assert rows[("apps/v1", "Deployment", Operation.REFLECT)] is Layer.LUA
+        assert rows[("apps/v1", "Deployment", Operation.HEALTH)] is Layer.WEBHOOK
+    finally:
+        with_ric.close()
+
+
+def test_a_webhook_that_may_answer_later_stays_unavailable_through_the_registry() -> None:
+    registry = build_registry(load_plugins=False)
+    registry.set_webhooks(MemberWebhooks("apps", unavailable=True))
+    with pytest.raises(InterpreterUnavailable, match=r"reflect Deployment\(d\): no answer"):
+        registry.reflect(DEPLOYMENT)
+    registry.close()
