@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "kinds-from-service",
         default=True,
         kind=boolean,
-        help="also watch the kinds of the service's customizations and reflect with them",
+        help="also watch the kinds of the service's customizations and webhooks and reflect with them",
     )
     add(p, "selector", default="", help="label selector of propagated objects")
     add(
