@@ -7,21 +7,19 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import grpc
 
-from aggregator.agent.run import AgentOptions, running_agent
+from aggregator.agent.run import running_agent
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.devcluster import LocalAPIServer
 from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.client import NotFound
 from aggregator.kube.crds import RIC_CRD, install_crd
-from aggregator.kube.resources import NAMESPACES
-from aggregator.serve import ServeOptions, running
-from aggregator.service import ServiceSettings
+from aggregator.serve import running
+from tests.agent.setup import agent_options, propagated, service_options
 from tests.helpers import eventually
 from tests.service.test_live_customizations import GROUP, widget_crd
 
@@ -71,37 +69,14 @@ async def test_agent_follows_the_services_customizations(
     }
     await kube.create(gizmos, obj)
     name = f"gizmos-{suffix}"
-    options = ServeOptions(
-        kubeconfig=apiserver.kubeconfig,
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        load_plugins=False,
-        settings=ServiceSettings(workers=2, min_write_interval_s=0.05),
-    )
     async with (
         KubeClient(load_cluster_access(member_server.kubeconfig), qps=0) as member,
-        running(options) as svc,
+        running(service_options(apiserver)) as svc,
     ):
-        member_gizmos = await install_crd(member, widget_crd(kind, plural))
-        with contextlib.suppress(Exception):
-            await member.create(NAMESPACES, {"metadata": {"name": namespace}})
-        annotated = obj | {
-            "metadata": obj["metadata"] | {"annotations": {"work.karmada.io/name": "w"}}
-        }
-        created = await member.create(member_gizmos, annotated)
+        member_gizmos, created = await propagated(member, kind, plural, namespace, "g")
         status = {"ready": 3, "phase": "Running", "noise": "not reflected"}
         await member.replace_status(member_gizmos, created | {"status": status})
-
-        agent_options = AgentOptions(
-            cluster=cluster,
-            server=svc.address,
-            kinds=[("apps/v1", "Deployment")],
-            kubeconfig=Path(member_server.kubeconfig),
-            metrics_listen="127.0.0.1:0",
-            load_plugins=False,
-            heartbeat_s=0.2,
-            config_interval_s=0.1,
-        )
+        options = agent_options(cluster, svc.address, member_server, [("apps/v1", "Deployment")])
 
         async def template_status() -> Any:
             return (await kube.get(gizmos, namespace, "g")).get("status")
@@ -109,7 +84,7 @@ async def test_agent_follows_the_services_customizations(
         async def status_is(expected: Any) -> bool:
             return bool(await template_status() == expected)
 
-        async with running_agent(agent_options) as agent:
+        async with running_agent(options) as agent:
             await eventually(lambda: _true(agent.config.revision != ""))
             assert (f"{GROUP}/v1", kind) not in agent.watched
             try:

@@ -10,24 +10,23 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from aggregator.agent.run import Agent, AgentOptions, running_agent
+from aggregator.agent.run import Agent, running_agent
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.api.statusagg.v1 import statusagg_pb2_grpc as pb_grpc
 from aggregator.devcluster import LocalAPIServer
 from aggregator.kube import KubeClient, load_cluster_access
 from aggregator.kube.client import NotFound
 from aggregator.kube.crds import RIC_CRD, RIWC_CRD, install_crd
-from aggregator.kube.resources import NAMESPACES, ResourceType
-from aggregator.serve import ServeOptions, running
-from aggregator.service import ServiceSettings
+from aggregator.kube.resources import ResourceType
+from aggregator.serve import running
+from tests.agent.setup import agent_options, propagated, service_options
 from tests.helpers import eventually
-from tests.service.test_live_customizations import GROUP, widget_crd
+from tests.service.test_live_customizations import GROUP, ric, widget_crd
 from tests.webhook_server import (
     WebhookServer,
     make_authority,
@@ -67,18 +66,6 @@ def configuration(name: str, kind: str, url: str, ca_bundle: str) -> dict[str, A
                 "interpreterContextVersions": ["v1alpha1"],
             }
         ],
-    }
-
-
-def reflect_customization(name: str, kind: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "config.karmada.io/v1alpha1",
-        "kind": "ResourceInterpreterCustomization",
-        "metadata": {"name": name},
-        "spec": {
-            "target": {"apiVersion": f"{GROUP}/v1", "kind": kind},
-            "customizations": {"statusReflection": {"luaScript": LUA_REFLECT}},
-        },
     }
 
 
@@ -164,45 +151,15 @@ async def test_agent_reports_what_webhooks_reflect_and_judge(
     riwcs = await install_crd(kube, RIWC_CRD)
     await install_crd(kube, widget_crd(kind, plural))
     config_name, ric_name = f"sprockets-{suffix}", f"sprockets-lua-{suffix}"
-    options = ServeOptions(
-        kubeconfig=apiserver.kubeconfig,
-        listen="127.0.0.1:0",
-        metrics_listen="127.0.0.1:0",
-        load_plugins=False,
-        settings=ServiceSettings(workers=2, min_write_interval_s=0.05),
-    )
     async with (
         KubeClient(load_cluster_access(member_server.kubeconfig), qps=0) as member_client,
-        running(options) as svc,
+        running(service_options(apiserver)) as svc,
     ):
-        member_rt = await install_crd(member_client, widget_crd(kind, plural))
-        with contextlib.suppress(Exception):
-            await member_client.create(NAMESPACES, {"metadata": {"name": namespace}})
-        created = await member_client.create(
-            member_rt,
-            {
-                "apiVersion": f"{GROUP}/v1",
-                "kind": kind,
-                "metadata": {
-                    "name": "s",
-                    "namespace": namespace,
-                    "annotations": {"work.karmada.io/name": "w"},
-                },
-            },
-        )
+        member_rt, created = await propagated(member_client, kind, plural, namespace, "s")
         member = Member(member_client, member_rt, created, svc.address)
         await member.set_status({"ready": 2, "phase": "Running"})
-        agent_options = AgentOptions(
-            cluster=cluster,
-            server=svc.address,
-            kinds=[],
-            kubeconfig=Path(member_server.kubeconfig),
-            metrics_listen="127.0.0.1:0",
-            load_plugins=False,
-            heartbeat_s=0.2,
-            config_interval_s=0.1,
-        )
-        async with running_agent(agent_options) as agent:
+        options = agent_options(cluster, svc.address, member_server, [])
+        async with running_agent(options) as agent:
             await eventually(lambda: _true(agent.config.revision != ""))
             assert (f"{GROUP}/v1", kind) not in agent.watched
             try:
@@ -226,7 +183,7 @@ async def test_agent_reports_what_webhooks_reflect_and_judge(
 
                 # a customization for the same kind and operation comes first; health, which
                 # it does not define, stays the webhook's
-                await kube.create(rics, reflect_customization(ric_name, kind))
+                await kube.create(rics, ric(ric_name, kind, LUA_REFLECT, "statusReflection"))
                 await eventually(lambda: member.reported_as({"luaReady": 1}, pb.HEALTH_UNHEALTHY))
                 await kube.delete(rics, None, ric_name)
                 await eventually(

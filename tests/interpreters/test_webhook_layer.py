@@ -41,20 +41,28 @@ class Webhooks:
         return [HookInfo(f"{self.group}/*", "*", Operation.AGGREGATE, Layer.WEBHOOK, "example")]
 
 
-RIC = """
-apiVersion: config.karmada.io/v1alpha1
-kind: ResourceInterpreterCustomization
-metadata: {name: deployments}
-spec:
-  target: {apiVersion: apps/v1, kind: Deployment}
-  customizations:
-    statusAggregation:
-      luaScript: |
-        function AggregateStatus(desiredObj, statusItems)
-          desiredObj.status = {lua = true}
-          return desiredObj
-        end
-"""
+def deployment_ric(field: str, code: str) -> str:
+    """A customization of Deployment with one script, as a YAML file holds it."""
+    script = "\n".join(f"        {line}" for line in code.strip().splitlines())
+    return (
+        "apiVersion: config.karmada.io/v1alpha1\n"
+        "kind: ResourceInterpreterCustomization\n"
+        "metadata: {name: deployments}\n"
+        "spec:\n"
+        "  target: {apiVersion: apps/v1, kind: Deployment}\n"
+        f"  customizations:\n    {field}:\n      luaScript: |\n{script}\n"
+    )
+
+
+RIC = deployment_ric(
+    "statusAggregation",
+    """
+function AggregateStatus(desiredObj, statusItems)
+  desiredObj.status = {lua = true}
+  return desiredObj
+end
+""",
+)
 
 
 async def test_a_webhook_serves_kinds_no_customization_serves() -> None:
@@ -128,19 +136,9 @@ class MemberWebhooks:
         ]
 
 
-REFLECT_RIC = """
-apiVersion: config.karmada.io/v1alpha1
-kind: ResourceInterpreterCustomization
-metadata: {name: deployments}
-spec:
-  target: {apiVersion: apps/v1, kind: Deployment}
-  customizations:
-    statusReflection:
-      luaScript: |
-        function ReflectStatus(observedObj)
-          return {lua = true}
-        end
-"""
+REFLECT_RIC = deployment_ric(
+    "statusReflection", "function ReflectStatus(observedObj)\n  return {lua = true}\nend"
+)
 
 
 def test_member_webhooks_reflect_and_judge_below_customizations(tmp_path: Path) -> None:

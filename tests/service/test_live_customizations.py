@@ -55,14 +55,14 @@ def widget_crd(kind: str, plural: str) -> dict[str, Any]:
     }
 
 
-def ric(name: str, kind: str, script: str) -> dict[str, Any]:
+def ric(name: str, kind: str, script: str, field: str = "statusAggregation") -> dict[str, Any]:
     return {
         "apiVersion": "config.karmada.io/v1alpha1",
         "kind": "ResourceInterpreterCustomization",
         "metadata": {"name": name},
         "spec": {
             "target": {"apiVersion": f"{GROUP}/v1", "kind": kind},
-            "customizations": {"statusAggregation": {"luaScript": script}},
+            "customizations": {field: {"luaScript": script}},
         },
     }
 
