@@ -153,16 +153,13 @@ class MemberItem:
             return item
         item["applied"] = True
         item["health"] = self.health.value
-        status = self.status
+        status = self.status  # decoded afresh: ours to extend
         if status is not None:
-            extra = {
-                name: value
-                for name, value in (
-                    ("generation", self.generation),
-                    ("observedGeneration", self.observed_generation),
-                    ("resourceTemplateGeneration", self.template_generation),
-                )
-                if value is not None and name not in status
-            }
-            item["status"] = {**status, **extra} if extra else status
+            if self.generation is not None and "generation" not in status:
+                status["generation"] = self.generation
+            if self.observed_generation is not None and "observedGeneration" not in status:
+                status["observedGeneration"] = self.observed_generation
+            if self.template_generation is not None and "resourceTemplateGeneration" not in status:
+                status["resourceTemplateGeneration"] = self.template_generation
+            item["status"] = status
         return item

@@ -308,16 +308,17 @@ def _sorted_items(items: Sequence[Mapping[str, Any]]) -> list[Item]:
     """Validated items sorted by clusterName; a missing clusterName reads as "" as in Go."""
     checked = list(items)
     for index, item in enumerate(checked):
-        if not isinstance(item, Mapping):
+        # type() first: an isinstance check against the Mapping ABC costs several times more
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise InterpreterError(f"item #{index}: expected an object, got {type(item).__name__}")
         name = item.get("clusterName")
         if name is None:
             name = ""
             checked[index] = {**item, "clusterName": name}
-        elif not isinstance(name, str):
+        elif type(name) is not str and not isinstance(name, str):
             raise InterpreterError(f"item #{index}: clusterName must be a string")
         status = item.get("status")
-        if status is not None and not isinstance(status, Mapping):
+        if status is not None and type(status) is not dict and not isinstance(status, Mapping):
             label = name or f"#{index}"
             raise InterpreterError(
                 f"item {label}: status must be an object, got {type(status).__name__}"

@@ -88,7 +88,13 @@ def _replicated(
         totals = dict.fromkeys(summed, 0)
         for path, member in statuses:
             for field in summed:
-                totals[field] += get_int(member, field, path)
+                value = member.get(field)
+                # inline for plain integers and absent fields: this runs for every member of
+                # every write
+                if type(value) is int:
+                    totals[field] += value
+                elif value is not None:
+                    totals[field] += get_int(member, field, path)
         status: dict[str, Any] = clone(dict(current))
         for field, total in totals.items():
             if field in always:
