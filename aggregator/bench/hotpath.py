@@ -1,6 +1,7 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
-``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W]`` prints, per
+``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]``
+prints, per
 repetition, the rate of unchanged reports (answered), the rate of changed reports up to the end
 of the queue drain (no templates, so nothing is written), the CPU time per report of each, and
 the RSS per stored item; then the CPU time of this process per status write, over W templates
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import grpc
 
+from aggregator import eventloop
 from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
 from aggregator.bench.scenarios import Report
 from aggregator.bench.strategies.base import wait_idle
@@ -140,10 +142,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--writes", type=int, default=1000)
+    parser.add_argument("--event-loop", choices=eventloop.EVENT_LOOPS, default="auto")
     args = parser.parse_args()
     with LocalAPIServer() as server:
         measured = _measure(server.kubeconfig, args.items, args.repeat, args.writes)
-        for row in asyncio.run(measured):
+        for row in eventloop.run(measured, args.event_loop):
             print(json.dumps(row))
 
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from aggregator.eventloop import EVENT_LOOPS, LoopUnavailable, loop_factory
 from aggregator.logsetup import LOG_FORMATS
 
 EXIT_USAGE = 2
@@ -162,8 +163,15 @@ def add(
     parser.env_options.append(EnvOption(flag, dest, kind, repeated))
 
 
-def log_flags(parser: argparse.ArgumentParser) -> None:
-    """``--log-level`` and ``--log-format``."""
+def process_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log-level``, ``--log-format`` and ``--event-loop``."""
+    add(
+        parser,
+        "event-loop",
+        default="auto",
+        kind=choice(*EVENT_LOOPS),
+        help="auto (uvloop where installed), uvloop or asyncio",
+    )
     add(
         parser,
         "log-level",
@@ -178,3 +186,12 @@ def log_flags(parser: argparse.ArgumentParser) -> None:
         kind=choice(*LOG_FORMATS),
         help="text, or json: one object per line",
     )
+
+
+def checked_loop(name: str) -> str:
+    """``--event-loop``'s value, once known to be installed."""
+    try:
+        loop_factory(name)
+    except LoopUnavailable as exc:
+        raise UsageError(f"--event-loop {name}: {exc}") from None
+    return name
