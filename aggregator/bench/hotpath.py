@@ -1,13 +1,12 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
 ``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]``
-prints, per
-repetition, the rate of unchanged reports (answered), the rate of changed reports up to the end
-of the queue drain (no templates, so nothing is written), the CPU time per report of each, and
-the RSS per stored item; then the CPU time of this process per status write, over W templates
-whose statuses change once (reports from 4 clusters, the drain of the writes and the watch
-events they cause). Run it under a sampling
-profiler (``py-spy record -- python -m aggregator.bench.hotpath``) to see where the time goes.
+prints, per repetition, the rate of unchanged reports (answered), the rate of changed reports
+up to the end of the queue drain (no templates, so nothing is written), the CPU time per report
+of each, and the RSS per stored item; then the CPU time of this process per status write, over
+W templates whose statuses change once (reports from 4 clusters, the drain of the writes and
+the watch events they cause). Run it under a sampling profiler (``py-spy record -- python -m
+aggregator.bench.hotpath``) to see where the time goes.
 """
 
 from __future__ import annotations
