@@ -1,11 +1,13 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
-``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]``
-prints, per repetition, the rate of unchanged reports (answered), the rate of changed reports
-up to the end of the queue drain (no templates, so nothing is written), the CPU time per report
-of each, and the RSS per stored item; then the CPU time of this process per status write, over
-W templates whose statuses change once (reports from 4 clusters, the drain of the writes and
-the watch events they cause). Run it under a sampling profiler (``py-spy record -- python -m
+``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]
+[--members M]`` prints, per repetition, the rate of unchanged reports (answered), the rate of
+changed reports up to the end of the queue drain (no templates, so nothing is written), the CPU
+time per report of each, and the RSS per stored item; then the CPU time of this process per
+status write, over W templates whose statuses change once (reports from 4 clusters, the drain
+of the writes and the watch events they cause); then the time of one aggregation of a
+Deployment's status from M members (building the items from the stored ones, the interpreter,
+normalising the result). Run it under a sampling profiler (``py-spy record -- python -m
 aggregator.bench.hotpath``) to see where the time goes.
 """
 
@@ -16,6 +18,7 @@ import asyncio
 import gc
 import json
 import time
+import timeit
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -23,14 +26,17 @@ import grpc
 
 from aggregator import eventloop
 from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
-from aggregator.bench.scenarios import Report
+from aggregator.bench.scenarios import Report, cluster_name, member_status
 from aggregator.bench.strategies.base import wait_idle
 from aggregator.bench.strategies.statusagg import MAX_MESSAGE_BYTES, REPORT_METHOD, report_payloads
 from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
+from aggregator.model import Health, MemberItem, ResourceKey
+from aggregator.normalize import normalize
 from aggregator.serve import RunningService, ServeOptions, running
 from aggregator.service import ServiceSettings
 from aggregator.store import Quotas
+from interpreters import build_registry
 
 WRITES_NAMESPACE = "hotpath-writes"
 
@@ -136,17 +142,40 @@ async def _measure(
     return results
 
 
+def _aggregation_us(members: int, repeat: int = 5, number: int = 500) -> float:
+    """Microseconds per aggregation of a Deployment from ``members`` stored items (best of
+    ``repeat``)."""
+    registry = build_registry(load_plugins=False)
+    template = sample_deployment("r-00000", NAMESPACE)
+    template["status"] = member_status(1)
+    key = ResourceKey("apps/v1", "Deployment", NAMESPACE, "r-00000")
+    stored = [
+        MemberItem(cluster_name(c), key, member_status(c % 100), True, "", Health.HEALTHY, 1, 1, 1)
+        for c in range(members)
+    ]
+
+    def aggregate() -> None:
+        items = [item.aggregated_status_item() for item in stored]
+        normalize(registry.aggregate(template, items)["status"])
+
+    return min(timeit.repeat(aggregate, number=number, repeat=repeat)) / number * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--event-loop", choices=eventloop.EVENT_LOOPS, default="auto")
+    parser.add_argument("--members", type=int, default=50)
     args = parser.parse_args()
     with LocalAPIServer() as server:
         measured = _measure(server.kubeconfig, args.items, args.repeat, args.writes)
         for row in eventloop.run(measured, args.event_loop):
             print(json.dumps(row))
+    if args.members:
+        per_aggregation = _aggregation_us(args.members)
+        print(json.dumps({f"aggregation_us_{args.members}_members": round(per_aggregation, 1)}))
 
 
 if __name__ == "__main__":
