@@ -1,14 +1,16 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
 ``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]
-[--members M]`` prints, per repetition, the rate of unchanged reports (answered), the rate of
-changed reports up to the end of the queue drain (no templates, so nothing is written), the CPU
-time per report of each, and the RSS per stored item; then the CPU time of this process per
-status write, over W templates whose statuses change once (reports from 4 clusters, the drain
-of the writes and the watch events they cause); then the time of one aggregation of a
-Deployment's status from M members (building the items from the stored ones, the interpreter,
-normalising the result). Run it under a sampling profiler (``py-spy record -- python -m
-aggregator.bench.hotpath``) to see where the time goes.
+[--members M] [--bare-puts P]`` prints, per repetition, the rate of unchanged reports
+(answered), the rate of changed reports up to the end of the queue drain (no templates, so
+nothing is written), the CPU time per report of each, and the RSS per stored item; then the CPU
+time of this process per status write, over W templates whose statuses change once (reports
+from 4 clusters, the drain of the writes and the watch events they cause); then, the service
+stopped, the CPU time per ``PUT /status`` of a bare client doing nothing else (the floor of a
+status write); then the time of one aggregation of a Deployment's status from M members
+(building the items from the stored ones, the interpreter, normalising the result). Run it
+under a sampling profiler (``py-spy record -- python -m aggregator.bench.hotpath``) to see
+where the time goes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import grpc
 from aggregator import eventloop
 from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
 from aggregator.bench.scenarios import Report, cluster_name, member_status
-from aggregator.bench.strategies.base import wait_idle
+from aggregator.bench.strategies.base import bench_client, wait_idle
 from aggregator.bench.strategies.statusagg import MAX_MESSAGE_BYTES, REPORT_METHOD, report_payloads
 from aggregator.devcluster import LocalAPIServer, sample_deployment
 from aggregator.kube.resources import DEPLOYMENTS, NAMESPACES
@@ -39,6 +41,8 @@ from aggregator.store import Quotas
 from interpreters import build_registry
 
 WRITES_NAMESPACE = "hotpath-writes"
+PUTS_NAMESPACE = "hotpath-puts"
+IN_FLIGHT_PUTS = 32
 
 
 async def _cpu_per_write(
@@ -142,6 +146,30 @@ async def _measure(
     return results
 
 
+async def _cpu_per_bare_put(kubeconfig: Path, puts: int, templates: int = 64) -> float:
+    """CPU microseconds of this process per ``PUT /status`` of a client that does nothing else
+    (the service stopped), ``IN_FLIGHT_PUTS`` in flight: the floor of a status write."""
+    async with bench_client(kubeconfig) as client:
+        await client.create(NAMESPACES, {"metadata": {"name": PUTS_NAMESPACE}})
+        objects = [
+            await client.create(DEPLOYMENTS, sample_deployment(f"r-{i:05d}", PUTS_NAMESPACE))
+            for i in range(templates)
+        ]
+        gate = asyncio.Semaphore(IN_FLIGHT_PUTS)
+
+        async def put(index: int) -> None:
+            async with gate:
+                obj = objects[index % templates]
+                meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+                status = {"replicas": index + 1, "readyReplicas": 1}  # unconditional: no 409s
+                changed = {**obj, "metadata": meta, "status": status}
+                await client.replace_status(DEPLOYMENTS, changed)
+
+        cpu = time.process_time()
+        await asyncio.gather(*(put(i) for i in range(puts)))
+        return (time.process_time() - cpu) * 1e6 / puts
+
+
 def _aggregation_us(members: int, repeat: int = 5, number: int = 500) -> float:
     """Microseconds per aggregation of a Deployment from ``members`` stored items (best of
     ``repeat``)."""
@@ -168,11 +196,16 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--event-loop", choices=eventloop.EVENT_LOOPS, default="auto")
     parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--bare-puts", type=int, default=2000)
     args = parser.parse_args()
     with LocalAPIServer() as server:
         measured = _measure(server.kubeconfig, args.items, args.repeat, args.writes)
         for row in eventloop.run(measured, args.event_loop):
             print(json.dumps(row))
+        if args.bare_puts:
+            bare = _cpu_per_bare_put(server.kubeconfig, args.bare_puts)
+            per_put = eventloop.run(bare, args.event_loop)
+            print(json.dumps({"bare_put_cpu_us": round(per_put)}))
     if args.members:
         per_aggregation = _aggregation_us(args.members)
         print(json.dumps({f"aggregation_us_{args.members}_members": round(per_aggregation, 1)}))
