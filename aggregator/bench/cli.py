@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-from aggregator import eventloop
 from aggregator.bench.replicas import parse_counts
 from aggregator.bench.scenarios import FULL, QUICK, SCENARIOS, build
 from aggregator.bench.variants import STRATEGIES, all_variants
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(step)
             bar.update()
 
-        data = eventloop.run(
+        data = asyncio.run(
             run_suite(
                 server.kubeconfig,
                 sizes,

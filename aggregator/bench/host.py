@@ -21,7 +21,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from aggregator import eventloop
 from aggregator.bench.replay import Replay, replay
 from aggregator.bench.scenarios import Report, Scenario, Sizes, build
 from aggregator.bench.strategies import RunContext, Strategy, make
@@ -145,7 +144,7 @@ def _main(conn: Connection, variant: Variant, sizes: Sizes, core: int | None) ->
     pin(core)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aggregator").setLevel(logging.WARNING)
-    eventloop.run(_serve(conn, variant, sizes))
+    asyncio.run(_serve(conn, variant, sizes))
 
 
 class StrategyHost:

@@ -1,7 +1,7 @@
 """A micro-benchmark of the ingest hot path: one service in this process, one local API server.
 
-``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--event-loop L]
-[--members M] [--bare-puts P]`` prints, per repetition, the rate of unchanged reports
+``python -m aggregator.bench.hotpath [--items N] [--repeat R] [--writes W] [--members M]
+[--bare-puts P]`` prints, per repetition, the rate of unchanged reports
 (answered), the rate of changed reports up to the end of the queue drain (no templates, so
 nothing is written), the CPU time per report of each, and the RSS per stored item; then the CPU
 time of this process per status write, over W templates whose statuses change once (reports
@@ -26,7 +26,6 @@ from pathlib import Path
 
 import grpc
 
-from aggregator import eventloop
 from aggregator.bench.ingest import CLUSTERS, IN_FLIGHT, NAMESPACE, _rss_bytes
 from aggregator.bench.scenarios import Report, cluster_name, member_status
 from aggregator.bench.strategies.base import bench_client, wait_idle
@@ -194,17 +193,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--writes", type=int, default=1000)
-    parser.add_argument("--event-loop", choices=eventloop.EVENT_LOOPS, default="auto")
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--bare-puts", type=int, default=2000)
     args = parser.parse_args()
     with LocalAPIServer() as server:
         measured = _measure(server.kubeconfig, args.items, args.repeat, args.writes)
-        for row in eventloop.run(measured, args.event_loop):
+        for row in asyncio.run(measured):
             print(json.dumps(row))
         if args.bare_puts:
             bare = _cpu_per_bare_put(server.kubeconfig, args.bare_puts)
-            per_put = eventloop.run(bare, args.event_loop)
+            per_put = asyncio.run(bare)
             print(json.dumps({"bare_put_cpu_us": round(per_put)}))
     if args.members:
         per_aggregation = _aggregation_us(args.members)

@@ -25,7 +25,6 @@ from typing import Any
 
 import grpc
 
-from aggregator import eventloop
 from aggregator.api.statusagg.v1 import statusagg_pb2 as pb
 from aggregator.bench.host import pin
 from aggregator.bench.scenarios import Report
@@ -101,7 +100,7 @@ async def _service(conn: Connection, kubeconfig: str, settings: ServiceSettings)
 
 def _service_main(conn: Connection, kubeconfig: str, settings: ServiceSettings, core: Any) -> None:
     pin(core)
-    eventloop.run(_service(conn, kubeconfig, settings))
+    asyncio.run(_service(conn, kubeconfig, settings))
 
 
 class _Remote:

@@ -149,17 +149,11 @@ def targets_markdown(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _loop(data: dict[str, Any]) -> str:
-    loop = data["machine"].get("event_loop")  # absent from bench.json files before it was kept
-    return f" on {loop}" if loop else ""
-
-
 def summary(data: dict[str, Any]) -> str:
     rounds = data["rounds"]
     return (
         f"`{data['command']}`, {data['date']}, {data['machine']['cpus']} CPUs, Python "
-        f"{data['machine']['python']}{_loop(data)}: {rounds} round{'s' if rounds > 1 else ''} of "
-        "every run in "
+        f"{data['machine']['python']}: {rounds} round{'s' if rounds > 1 else ''} of every run in "
         f"a random order (seed {data['seed']}); every figure is the median over the rounds, "
         "with the interquartile range in brackets where it is not a single value"
         + (

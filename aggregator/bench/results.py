@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aggregator import eventloop
 from aggregator.bench.ingest import IngestResult
 from aggregator.bench.replicas import ReplicasResult
 from aggregator.bench.report_replicas import replicas_json
@@ -186,7 +185,6 @@ def to_json(
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "event_loop": eventloop.loop_name(),  # every process of the bench runs on it
             "bench_core": cores[0],
             "strategy_core": cores[1],
         },

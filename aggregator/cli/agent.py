@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from pathlib import Path
 
-from aggregator import eventloop
-from aggregator.cli.options import (
-    UsageError,
-    add,
-    boolean,
-    checked_loop,
-    positive_int,
-    process_flags,
-)
+from aggregator.cli.options import UsageError, add, boolean, log_flags, positive_int
 from aggregator.cli.paths import check_interpreters, check_kubeconfig, host_port, readable_files
 from aggregator.cli.serve import lua_flags, lua_settings_from
 
@@ -96,7 +89,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         kind=positive_int,
         help="most bytes per Report or Sync message",
     )
-    process_flags(p)
+    log_flags(p)
     p.set_defaults(func=run)
 
 
@@ -107,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.cluster:
         raise UsageError("--cluster is required")
-    loop = checked_loop(args.event_loop)
     readable_files(args, "tls-ca", "tls-cert", "tls-key", "token-file")
     if not (args.tls_ca or args.tls_cert) and not args.insecure:
         raise UsageError(
@@ -143,5 +135,5 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         batch_bytes=args.batch_bytes,
     )
-    eventloop.run(run_forever(options), loop)
+    asyncio.run(run_forever(options))
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from pathlib import Path
 
-from aggregator import eventloop
 from aggregator.cli.lifecycle import local_apiserver
 from aggregator.cli.options import add, boolean, non_negative_float, non_negative_int, positive_int
 
@@ -28,7 +28,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; its exit code."""
     from aggregator.demo import run_demo
 
-    return eventloop.run(run_demo(args.clusters, args.resources, args.duration, args.replicas))
+    return asyncio.run(run_demo(args.clusters, args.resources, args.duration, args.replicas))
 
 
 def add_dev_apiserver_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from aggregator.eventloop import EVENT_LOOPS, LoopUnavailable, loop_factory
 from aggregator.logsetup import LOG_FORMATS
 
 EXIT_USAGE = 2
@@ -163,15 +162,8 @@ def add(
     parser.env_options.append(EnvOption(flag, dest, kind, repeated))
 
 
-def process_flags(parser: argparse.ArgumentParser) -> None:
-    """``--log-level``, ``--log-format`` and ``--event-loop``."""
-    add(
-        parser,
-        "event-loop",
-        default="auto",
-        kind=choice(*EVENT_LOOPS),
-        help="auto (uvloop where installed), uvloop or asyncio",
-    )
+def log_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format``."""
     add(
         parser,
         "log-level",
@@ -186,12 +178,3 @@ def process_flags(parser: argparse.ArgumentParser) -> None:
         kind=choice(*LOG_FORMATS),
         help="text, or json: one object per line",
     )
-
-
-def checked_loop(name: str) -> str:
-    """``--event-loop``'s value, once known to be installed."""
-    try:
-        loop_factory(name)
-    except LoopUnavailable as exc:
-        raise UsageError(f"--event-loop {name}: {exc}") from None
-    return name

@@ -4,6 +4,7 @@ is no control plane to talk to)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
 import re
@@ -13,18 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aggregator import eventloop
 from aggregator.cli.lifecycle import local_apiserver
 from aggregator.cli.options import (
     UsageError,
     add,
     boolean,
-    checked_loop,
     choice,
+    log_flags,
     non_negative_float,
     non_negative_int,
     positive_int,
-    process_flags,
 )
 from aggregator.cli.paths import (
     check_interpreters,
@@ -315,7 +314,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="allow plaintext gRPC (local development only)",
     )
     _shard_flags(p)
-    process_flags(p)
+    log_flags(p)
     p.set_defaults(func=run)
 
 
@@ -575,9 +574,8 @@ def run(args: argparse.Namespace) -> int:
     from aggregator.serve import serve_forever
 
     options = options_from(args)
-    loop = checked_loop(args.event_loop)
     if options.kubeconfig is not None or "KUBERNETES_SERVICE_HOST" in os.environ:
-        eventloop.run(serve_forever(options), loop)
+        asyncio.run(serve_forever(options))
         return 0
     data_dir = Path(tempfile.gettempdir()) / "statusagg-serve-apiserver"
     with local_apiserver(data_dir) as server:
@@ -586,7 +584,5 @@ def run(args: argparse.Namespace) -> int:
             f"  export KUBECONFIG={server.kubeconfig}",
             file=sys.stderr,
         )
-        eventloop.run(
-            serve_forever(dataclasses.replace(options, kubeconfig=server.kubeconfig)), loop
-        )
+        asyncio.run(serve_forever(dataclasses.replace(options, kubeconfig=server.kubeconfig)))
     return 0

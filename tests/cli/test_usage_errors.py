@@ -36,8 +36,6 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
     (("serve", "--insecure", "--listen", "7443"), {}, ("--listen", "HOST:PORT")),
     (("serve", "--insecure", "--identity-pattern", "("), {}, ("--identity-pattern",)),
     (("serve", "--insecure", "--log-level", "loud"), {}, ("--log-level",)),
-    (("serve", "--insecure", "--event-loop", "tokio"), {}, ("--event-loop", "tokio")),
-    (("agent", "--insecure", "--cluster", "m1"), {"STATUSAGG_EVENT_LOOP": "x"}, ("EVENT_LOOP",)),
     (("serve", "--insecure", "--bogus"), {}, ("--bogus",)),
     (("agent", "--insecure"), {}, ("--cluster",)),
     (("agent", "--insecure", "--cluster", "m1", "--kinds", "Deployment"), {}, ("--kinds",)),
