@@ -9,15 +9,13 @@ layer changes, every resource of a kind whose scripts changed is aggregated agai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from aggregator.events import EventRecorder
 from aggregator.kube.client import KubeClient, Obj
-from aggregator.kube.served import wait_until_served
-from aggregator.kube.watchcache import ObjectKey, WatchCache
+from aggregator.kube.follow import Follower
 from aggregator.metrics import Metrics
 from interpreters import CustomizationLoadError, Registry
 from interpreters.lua import Document, merge_documents, parse_object
@@ -46,19 +44,23 @@ class LiveCustomizations:
         *,
         discovery_retry_s: float = 30.0,
     ) -> None:
-        self._client = client
         self._registry = registry
         self._recorder = recorder
         self._metrics = metrics
         self._on_targets_changed = on_targets_changed
-        self._discovery_retry_s = discovery_retry_s
-        self._cache: WatchCache | None = None
-        self._dirty = asyncio.Event()
+        self._follower = Follower(
+            client,
+            API_VERSION,
+            KIND,
+            self._apply,
+            retry_s=discovery_retry_s,
+            meanwhile="only customization files are used until it does",
+            metrics=metrics,
+            name="customizations",
+        )
         self._good: dict[str, Document] = {}
         self._seen: dict[str, str] = {}  # name -> resourceVersion last loaded (or failed)
         self._applied_documents = list(registry.documents)
-        self._task: asyncio.Task[None] | None = None
-        self.applied = asyncio.Event()  # set after each change reached the registry
 
     @property
     def documents(self) -> list[Document]:
@@ -66,34 +68,10 @@ class LiveCustomizations:
         return list(self._applied_documents)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="customizations")
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._cache is not None:
-            await self._cache.stop()
-
-    async def _run(self) -> None:
-        rt = await wait_until_served(
-            self._client,
-            API_VERSION,
-            KIND,
-            retry_s=self._discovery_retry_s,
-            meanwhile="only customization files are used until it does",
-        )
-        self._cache = WatchCache(self._client, rt, self._changed, metrics=self._metrics)
-        await self._cache.start()
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            await self._apply(self._cache.objects())
-            self.applied.set()
-
-    def _changed(self, _key: ObjectKey, _obj: Obj | None) -> None:
-        self._dirty.set()
+        await self._follower.stop()
 
     async def _apply(self, objects: list[Obj]) -> None:
         names = set()

@@ -75,7 +75,6 @@ class ConfigFollower:
         self._interval_s = interval_s
         self.revision = ""
         self._loaded = ServiceConfig(set(), [], [])
-        self.applied = asyncio.Event()  # set after each revision reached the agent
 
     async def run(self) -> None:
         while True:
@@ -109,4 +108,3 @@ class ConfigFollower:
                 len(config.webhooks_json),
             )
             self.revision = config.revision
-            self.applied.set()

@@ -10,15 +10,12 @@ from a failed call.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from aggregator.events import EventRecorder
 from aggregator.kube.client import KubeClient, Obj
-from aggregator.kube.served import wait_until_served
-from aggregator.kube.watchcache import ObjectKey, WatchCache
+from aggregator.kube.follow import Follower
 from aggregator.metrics import Metrics
 from aggregator.webhooks.calls import WebhookCalls
 from aggregator.webhooks.client import WebhookClient
@@ -54,55 +51,35 @@ class LiveWebhooks:
         http: WebhookClient | None = None,
         discovery_retry_s: float = 30.0,
     ) -> None:
-        self._client = client
         self._registry = registry
         self._recorder = recorder
         self._metrics = metrics
         self._on_kinds_changed = on_kinds_changed
         self._calls = WebhookCalls(metrics.webhook_calls, http=http, on_failure=self._call_failed)
-        self._discovery_retry_s = discovery_retry_s
-        self._cache: WatchCache | None = None
-        self._dirty = asyncio.Event()
+        self._follower = Follower(
+            client,
+            API_VERSION,
+            KIND,
+            self._apply,
+            retry_s=discovery_retry_s,
+            meanwhile="no interpreter webhooks are called until it does",
+            metrics=metrics,
+            name="webhooks",
+        )
         # name -> the last version that loaded, and its webhooks
         self._good: dict[str, tuple[Obj, list[Webhook]]] = {}
         self._objects: dict[str, Obj] = {}  # name -> the object, for its Events
         self._seen: dict[str, str] = {}  # name -> resourceVersion last loaded (or failed)
         self._layer = WebhookLayer([], self._calls)
-        self._task: asyncio.Task[None] | None = None
-        self.applied = asyncio.Event()  # set after each change reached the registry
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhooks")
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._cache is not None:
-            await self._cache.stop()
+        await self._follower.stop()
         await self._calls.close()
 
-    async def _run(self) -> None:
-        rt = await wait_until_served(
-            self._client,
-            API_VERSION,
-            KIND,
-            retry_s=self._discovery_retry_s,
-            meanwhile="no interpreter webhooks are called until it does",
-        )
-        self._cache = WatchCache(self._client, rt, self._changed, metrics=self._metrics)
-        await self._cache.start()
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            self._apply(self._cache.objects())
-            self.applied.set()
-
-    def _changed(self, _key: ObjectKey, _obj: Obj | None) -> None:
-        self._dirty.set()
-
-    def _apply(self, objects: list[Obj]) -> None:
+    async def _apply(self, objects: list[Obj]) -> None:
         names = set()
         for obj in objects:
             meta = obj["metadata"]
