@@ -315,7 +315,7 @@ def _sorted_items(items: Sequence[Mapping[str, Any]]) -> list[Item]:
         if name is None:
             name = ""
             checked[index] = {**item, "clusterName": name}
-        elif type(name) is not str and not isinstance(name, str):
+        elif not isinstance(name, str):
             raise InterpreterError(f"item #{index}: clusterName must be a string")
         status = item.get("status")
         if status is not None and type(status) is not dict and not isinstance(status, Mapping):
