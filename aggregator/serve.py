@@ -144,7 +144,6 @@ async def _running(
 
 
 def _refresh_gauges(service: AggregationService, replica: Replica | None) -> None:
-    service.metrics.queue_depth.set(len(service.queue))
     service.metrics.write_war_objects.set(service.reconciler.wars.active())
     service.refresh_gauges()
     if replica is not None:

@@ -52,6 +52,8 @@ class WorkQueue(Generic[K]):
         self.max_backoff_s = max_backoff_s
         self._metrics = metrics
         self._observer = QueueMetrics(metrics, name, self.__len__) if metrics is not None else None
+        if metrics is not None:
+            metrics.queue_depth.set_function(self.__len__)  # read at scrape time
         self._heap: list[tuple[float, int, K]] = []
         self._scheduled: dict[K, float] = {}
         self._processing: set[K] = set()
@@ -78,10 +80,6 @@ class WorkQueue(Generic[K]):
         """Whether ``key`` is in flight (handed out by ``get``, not yet ``done``)."""
         return key in self._processing
 
-    def _gauge(self) -> None:
-        if self._metrics is not None:
-            self._metrics.queue_depth.set(len(self._scheduled))
-
     def _coalesced(self) -> None:
         if self._metrics is not None:
             self._metrics.keys_coalesced.inc()
@@ -96,7 +94,6 @@ class WorkQueue(Generic[K]):
         self._scheduled[key] = at
         heapq.heappush(self._heap, (at, next(self._counter), key))
         self._wakeup.set()
-        self._gauge()
 
     def add(self, key: K) -> None:
         """Ask for ``key`` to be processed (soon, respecting the delays)."""
@@ -152,7 +149,6 @@ class WorkQueue(Generic[K]):
                 del self._scheduled[key]
                 self._eager.discard(key)
                 self._processing.add(key)
-                self._gauge()
                 if self._observer is not None:
                     self._observer.started(key, now - at)
                 return key
