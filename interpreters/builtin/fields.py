@@ -33,6 +33,8 @@ def get_int(obj: Mapping[str, Any], key: str, path: str) -> int:
     value = obj.get(key)
     if type(value) is int:
         return value
+    if value is None:
+        return 0
     return as_int(value, join(path, key))
 
 

@@ -27,21 +27,13 @@ def observed_generation(
     item_count: int,
 ) -> int:
     """The federated observedGeneration from `(path, status)` of the items that have a status."""
-    caught_up = 0
-    for path, status in member_statuses:  # every member is read: a malformed one is an error
-        if (
-            _int(status, "observedGeneration", path) >= _int(status, "generation", path)
-            and _int(status, "resourceTemplateGeneration", path) >= template_generation
-        ):
-            caught_up += 1
+    caught_up = sum(
+        1
+        for path, status in member_statuses
+        if get_int(status, "observedGeneration", path) >= get_int(status, "generation", path)
+        and get_int(status, "resourceTemplateGeneration", path) >= template_generation
+    )
     return template_generation if caught_up == item_count else current
-
-
-def _int(status: Mapping[str, Any], key: str, path: str) -> int:
-    value = status.get(key)
-    if type(value) is int:
-        return value
-    return 0 if value is None else get_int(status, key, path)
 
 
 def federated_generation(obj: Mapping[str, Any]) -> dict[str, int]:
