@@ -105,7 +105,9 @@ async def test_runaway_script_never_stalls_the_service(
         probing = asyncio.create_task(probe())
         for round_ in (1, 2):
             before = kills._value.get()
-            await stub.Report(pb.ReportRequest(items=[item(namespace, "m1", "runaway", 1, round_)]))
+            # a new status each round, so the runaway template is aggregated again
+            runaway_item = item(namespace, "m1", "runaway", round_, round_)
+            await stub.Report(pb.ReportRequest(items=[runaway_item]))
             fault.injected += 1
             started = time.monotonic()
             reply = await stub.Report(
