@@ -3,11 +3,13 @@
 - a key waiting to be processed is held once, however often it is added (coalescing);
 - a key is processed by at most one worker at a time; added while in flight, it is processed
   again after ``done``;
-- an optional coalescing delay, and a minimum interval between two runs of the same key, turn a
-  burst of reports for one resource into one or two writes; with ``fold_above`` the delay is
-  adaptive: the idle keys added in one turn of the event loop (one ingested batch) are due at
-  once when free workers can take them all; more than that is load, and they wait to fold the
-  reports that follow (the other clusters' batches of a burst) into one run;
+- an optional coalescing delay, and a minimum interval between the starts of two runs of the
+  same key, turn a burst of reports for one resource into one or two writes (the interval is
+  counted from a run's start, so a key changing exactly once per interval waits for nothing);
+  with ``fold_above`` the delay is adaptive: the keys added in one turn of the event loop (one
+  ingested batch) are due at once (or when their interval ends) if free workers can take them
+  all; more than that is load, and they wait to fold the reports that follow (the other
+  clusters' batches of a burst) into one run;
 - failures are retried with per-key exponential backoff.
 """
 
@@ -56,11 +58,12 @@ class WorkQueue(Generic[K]):
             metrics.queue_depth.set_function(self.__len__)  # read at scrape time
         self._heap: list[tuple[float, int, K]] = []
         self._scheduled: dict[K, float] = {}
-        self._processing: set[K] = set()
+        self._processing: dict[K, float] = {}  # in flight: when each was taken
         self._dirty: set[K] = set()
         self._eager: set[K] = set()  # made due at once by _promote, not yet taken
-        self._idle_added: list[tuple[K, float]] = []  # idle keys added in this loop turn
-        self._last_done: dict[K, float] = {}
+        # idle keys added in this loop turn: (key, when due, the earliest its interval allows)
+        self._idle_added: list[tuple[K, float, float]] = []
+        self._last_start: dict[K, float] = {}  # when each key's last throttled run began
         self._pruned_size = 0
         self._failures: dict[K, int] = {}
         self._dropped: set[K] = set()  # failed after shut_down: not retried, still reported
@@ -105,26 +108,31 @@ class WorkQueue(Generic[K]):
             self._dirty.add(key)
             return
         now = time.monotonic()
-        at = now + self.coalesce_delay_s
-        last = self._last_done.get(key)
+        earliest = now
+        last = self._last_start.get(key)
         if last is not None and last + self.min_interval_s > now:
-            at = max(at, last + self.min_interval_s)
-        elif self.fold_above and key not in self._scheduled:
-            self._idle_added.append((key, at))
+            earliest = last + self.min_interval_s
+        at = max(now + self.coalesce_delay_s, earliest)
+        if self.fold_above and key not in self._scheduled:
+            self._idle_added.append((key, at, earliest))
             if len(self._idle_added) == 1:
                 asyncio.get_running_loop().call_soon(self._promote)
         self._schedule(key, at)
 
     def _promote(self) -> None:
-        """Make this turn's idle keys due at once if free workers can take every one of them."""
+        """Make this turn's idle keys due as early as their minimum interval allows (at once,
+        for most) if free workers can take every one of them."""
         added, self._idle_added = self._idle_added, []
-        if len(added) > self.fold_above - len(self._eager) - len(self._processing):
-            return  # load: keep the delay, and fold what follows
         now = time.monotonic()
-        for key, at in added:
-            if self._scheduled.get(key) == at:  # still waiting as added (not taken, not moved)
-                self._eager.add(key)
-                self._schedule(key, now)
+        wanted = sum(1 for _, _, earliest in added if earliest <= now)
+        if wanted > self.fold_above - len(self._eager) - len(self._processing):
+            return  # load: keep the delay, and fold what follows
+        for key, at, earliest in added:
+            # only a key still waiting as added (not taken, not moved), and only sooner
+            if self._scheduled.get(key) == at and earliest < at:
+                if earliest <= now:
+                    self._eager.add(key)
+                self._schedule(key, max(now, earliest))
 
     def add_after(self, key: K, delay_s: float) -> None:
         if self._shutdown:
@@ -148,7 +156,7 @@ class WorkQueue(Generic[K]):
                 heapq.heappop(self._heap)
                 del self._scheduled[key]
                 self._eager.discard(key)
-                self._processing.add(key)
+                self._processing[key] = now
                 if self._observer is not None:
                     self._observer.started(key, now - at)
                 return key
@@ -169,13 +177,13 @@ class WorkQueue(Generic[K]):
 
         ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval;
         ``after`` runs the key again that many seconds later (an ``add`` meanwhile, sooner)."""
-        self._processing.discard(key)
+        now = time.monotonic()
+        started = self._processing.pop(key, now)
         if self._observer is not None:
             self._observer.finished(key)
-        now = time.monotonic()
         if throttle:
-            self._last_done[key] = now
-            self._prune_last_done(now)
+            self._last_start[key] = started
+            self._prune_last_start(now)
         if failed:
             if self._observer is not None:
                 self._observer.retried()
@@ -205,14 +213,14 @@ class WorkQueue(Generic[K]):
                 self.add(key)
         return None
 
-    def _prune_last_done(self, now: float) -> None:
-        """Forget finish times older than the minimum interval, once the map has doubled since
+    def _prune_last_start(self, now: float) -> None:
+        """Forget start times older than the minimum interval, once the map has doubled since
         the last prune (amortised O(1) per ``done``)."""
-        if len(self._last_done) <= max(4096, 2 * self._pruned_size):
+        if len(self._last_start) <= max(4096, 2 * self._pruned_size):
             return
         horizon = now - self.min_interval_s
-        self._last_done = {k: t for k, t in self._last_done.items() if t > horizon}
-        self._pruned_size = len(self._last_done)
+        self._last_start = {k: t for k, t in self._last_start.items() if t > horizon}
+        self._pruned_size = len(self._last_start)
 
     def shut_down(self) -> None:
         """Stop accepting keys; ``get`` raises ShutDown once the waiting keys are drained."""

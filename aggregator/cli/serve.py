@@ -117,7 +117,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "min-write-interval",
         default=1.0,
         kind=non_negative_float,
-        help="minimum seconds between two writes of one resource",
+        help="minimum seconds between the starts of two writes of one resource",
     )
     add(p, "write-mode", default="update", kind=choice(*WRITE_MODES), help=", ".join(WRITE_MODES))
     add(

@@ -230,7 +230,7 @@ def sizes(svc: RunningService) -> dict[str, int]:
         "queue in flight": queue.in_flight,
         "pending keys": len(queue) + queue.in_flight,
         "queue heap": len(queue._heap),
-        "queue finish times": len(queue._last_done),
+        "queue start times": len(queue._last_start),
         "key states": len(service.reconciler.states),
         "member items": len(service.store),
     }

@@ -198,28 +198,39 @@ async def test_adds_during_the_coalescing_delay_fold_into_one_run() -> None:
     await assert_nothing_due(q)
 
 
-async def test_min_interval_spaces_two_runs_of_one_key() -> None:
+async def test_min_interval_spaces_the_starts_of_two_runs_of_one_key() -> None:
     q: WorkQueue[str] = WorkQueue(min_interval_s=0.1)
     q.add("a")
+    before = time.monotonic()
     assert await get(q) == "a"  # the first run is not delayed
-    finished = time.monotonic()
     q.done("a")
     q.add("a")
     await assert_nothing_due(q)
     assert await get(q) == "a"
-    assert time.monotonic() >= finished + 0.1
+    assert time.monotonic() >= before + 0.1
 
 
 async def test_min_interval_applies_to_a_requeue_after_done() -> None:
     q: WorkQueue[str] = WorkQueue(min_interval_s=0.1)
     q.add("a")
+    before = time.monotonic()
     assert await get(q) == "a"
     q.add("a")  # while in flight
-    finished = time.monotonic()
     q.done("a")
     await assert_nothing_due(q)
     assert await get(q) == "a"
-    assert time.monotonic() >= finished + 0.1
+    assert time.monotonic() >= before + 0.1
+
+
+async def test_a_run_longer_than_the_min_interval_is_followed_at_once() -> None:
+    q: WorkQueue[str] = WorkQueue(min_interval_s=0.2)
+    q.add("a")
+    assert await get(q) == "a"
+    await asyncio.sleep(0.25)  # the run outlasts the interval
+    q.add("a")
+    q.done("a")
+    # due now: the interval counts from the run's start (from its end, it would wait 0.2 s)
+    assert await asyncio.wait_for(q.get(), 0.1) == "a"
 
 
 async def test_min_interval_is_per_key() -> None:
@@ -575,3 +586,23 @@ async def test_adaptive_keeps_the_min_interval_after_a_run() -> None:
     q.done("a")
     q.add("a")
     await assert_nothing_due(q)
+
+
+async def test_adaptive_runs_a_key_when_its_interval_ends_not_after_the_delay() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, min_interval_s=0.1, fold_above=8)
+    q.add("a")
+    assert await get(q) == "a"
+    q.done("a")
+    q.add("a")  # inside the interval, on an idle queue
+    await assert_nothing_due(q)
+    assert await get(q) == "a"  # at the interval's end, not after the 60 s delay
+
+
+async def test_adaptive_keys_waiting_for_their_interval_leave_workers_to_the_others() -> None:
+    q: WorkQueue[str] = WorkQueue(coalesce_delay_s=60.0, min_interval_s=60.0, fold_above=1)
+    q.add("a")
+    assert await get(q) == "a"
+    q.done("a")
+    q.add("a")  # due in a minute: not a worker's load now
+    q.add("b")
+    assert await get(q) == "b"
