@@ -53,12 +53,16 @@ class WorkQueue(Generic[K]):
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
         self._metrics = metrics
-        self._observer = QueueMetrics(metrics, name, self.__len__) if metrics is not None else None
+        self._processing: dict[K, float] = {}  # in flight: when each was taken
+        self._observer = (
+            QueueMetrics(metrics, name, self.__len__, self._processing.values)
+            if metrics is not None
+            else None
+        )
         if metrics is not None:
             metrics.queue_depth.set_function(self.__len__)  # read at scrape time
         self._heap: list[tuple[float, int, K]] = []
         self._scheduled: dict[K, float] = {}
-        self._processing: dict[K, float] = {}  # in flight: when each was taken
         self._dirty: set[K] = set()
         self._eager: set[K] = set()  # made due at once by _promote, not yet taken
         # idle keys added in this loop turn: (key, when due, the earliest its interval allows)
@@ -158,7 +162,7 @@ class WorkQueue(Generic[K]):
                 self._eager.discard(key)
                 self._processing[key] = now
                 if self._observer is not None:
-                    self._observer.started(key, now - at)
+                    self._observer.started(now - at)
                 return key
             if self._shutdown and not self._scheduled:
                 raise ShutDown
@@ -178,11 +182,11 @@ class WorkQueue(Generic[K]):
         ``throttle=False`` (a run that wrote nothing) does not start a new minimum interval;
         ``after`` runs the key again that many seconds later (an ``add`` meanwhile, sooner)."""
         now = time.monotonic()
-        started = self._processing.pop(key, now)
-        if self._observer is not None:
-            self._observer.finished(key)
+        started = self._processing.pop(key, None)
+        if self._observer is not None and started is not None:
+            self._observer.finished(started)
         if throttle:
-            self._last_start[key] = started
+            self._last_start[key] = now if started is None else started
             self._prune_last_start(now)
         if failed:
             if self._observer is not None:
